@@ -177,7 +177,8 @@ impl<'de> Deserialize<'de> for RepoId {
 }
 
 /// The three object stores of a seafile-data tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
     Commit,
     Fs,

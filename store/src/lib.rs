@@ -1,1 +1,68 @@
-//! (being written)
+//! The backup's object store and its consistency checker.
+//!
+//! * [`ObjectStore`]: what the fetcher and the checker need from a store: existence checks, reads,
+//!   and *staged* writes that become visible in closure order through [`ObjectStore::publish`].
+//! * [`FsStore`]: the filesystem backend, laid out exactly as a `seafile-data` tree
+//!   (`storage/{commits,fs,blocks}/<store id>/<2 hex>/<38 hex>`), so a stock Seafile server can
+//!   serve it. An S3 backend can implement the same trait.
+//! * [`verify`]: checks that a library's whole history is present and hash-valid.
+//! * [`state`]: the small per-library record (backed-up head, skipped objects) kept beside the tree.
+//!
+//! ## Durability and closure
+//!
+//! An object is first written under a temporary name in `tmpfiles/`, then renamed into
+//! `storage/`. [`ObjectStore::publish`] takes the staged objects as *levels* (blocks, then file
+//! objects, then dirs from the deepest up, then the commit) and makes each level durable before
+//! the next one is renamed into place. So after a crash at any instruction, every object visible in
+//! `storage/` has durable content and everything it references is durable too: the existence of
+//! an object proves that its whole closure is present.
+
+mod fs_store;
+pub mod state;
+pub mod verify;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use seaf_objects::{ObjectId, ObjectKind, RepoId};
+
+pub use fs_store::{Durability, FsStore};
+
+/// An object written under a temporary name, not yet visible in the store.
+#[derive(Debug)]
+pub struct Staged {
+    pub kind: ObjectKind,
+    pub store_id: RepoId,
+    pub id: ObjectId,
+    temp: std::path::PathBuf,
+}
+
+/// The operations the fetcher and the checker need from an object store.
+///
+/// `store_id` is the library's own id for commits, and its store id (the origin library of a
+/// virtual library) for fs objects and blocks; callers pass whichever applies.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Whether each object is present (visible), in the order asked.
+    async fn contains_many(&self, kind: ObjectKind, store_id: &RepoId, ids: &[ObjectId]) -> std::io::Result<Vec<bool>>;
+
+    async fn contains(&self, kind: ObjectKind, store_id: &RepoId, id: &ObjectId) -> std::io::Result<bool> {
+        Ok(self.contains_many(kind, store_id, std::slice::from_ref(id)).await?[0])
+    }
+
+    /// The stored bytes, or `None` when absent.
+    async fn get(&self, kind: ObjectKind, store_id: &RepoId, id: &ObjectId) -> std::io::Result<Option<Bytes>>;
+
+    /// Writes `data` under a temporary name. Nothing becomes visible until [`publish`](Self::publish).
+    async fn stage(&self, kind: ObjectKind, store_id: &RepoId, id: &ObjectId, data: Bytes) -> std::io::Result<Staged>;
+
+    /// Creates an empty temporary file for a block, for the caller to stream the content into.
+    async fn stage_block(&self, store_id: &RepoId, id: &ObjectId) -> std::io::Result<(Staged, tokio::fs::File)>;
+
+    /// Makes staged objects visible, level by level: every object of a level is durable (content
+    /// and name) before any object of the next level is renamed into place. An object already
+    /// present is left as it is and its temporary copy removed (same id ⇒ same content).
+    async fn publish(&self, levels: Vec<Vec<Staged>>) -> std::io::Result<()>;
+
+    /// Removes staged objects that will not be published.
+    async fn discard(&self, staged: Vec<Staged>);
+}
