@@ -1,1 +1,17 @@
-//! (being written)
+//! The fetcher: pulls libraries from a Seafile primary into the backup's object store.
+//!
+//! * [`fetch`]: one library's full-history fetch — the heart of the data plane;
+//! * [`once`]: the one-shot backup of a whole primary (`seaf-backup-fetcher once`);
+//! * [`check`]: the consistency checker over backed-up libraries (`seaf-backup-fetcher verify`).
+//!
+//! The fetcher never writes branch heads: a fetch returns the head whose closure it made durable,
+//! and whoever owns the heads (the coordinator, or the one-shot command's library records)
+//! publishes it.
+
+pub mod check;
+mod error;
+pub mod fetch;
+pub mod once;
+
+pub use error::FetchError;
+pub use fetch::{FetchOptions, FetchReport, FetchStats, LibraryFetch, Progress, Transfer};

@@ -16,8 +16,9 @@ use crate::{ObjectStore, Staged};
 
 /// Suffix of our temporary files, so that start-up clean-up never touches Seafile's own.
 const TEMP_SUFFIX: &str = ".seaf-backup.tmp";
-/// Temp files older than this are left-overs of a crashed writer (several fetchers share a store,
-/// so a younger one may belong to a live writer).
+/// Temp files of another host older than this are left-overs of a crashed writer. (Several
+/// fetchers on several hosts share a store, so a younger one may belong to a live writer; on our
+/// own host, the writer's pid tells at once.)
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 /// How many files one blocking task fsyncs in [`Durability::Fsync`] mode.
 const FSYNC_CHUNK: usize = 32;
@@ -57,7 +58,8 @@ struct Inner {
     durability: Durability,
     /// Kept open for `syncfs`, which needs any descriptor on the filesystem.
     root_dir: File,
-    /// Makes temp names unique across processes (pid) and within one (counter).
+    /// Makes temp names unique across hosts and processes (host, pid) and within one (counter).
+    host: String,
     pid: u32,
     seq: AtomicU64,
 }
@@ -71,10 +73,11 @@ impl FsStore {
         }
         let tmp = root.join("tmpfiles");
         std::fs::create_dir_all(&tmp)?;
-        remove_stale_temps(&tmp);
+        let host = host_name();
+        remove_stale_temps(&tmp, &host);
         let root_dir = File::open(&root)?;
         Ok(FsStore {
-            inner: Arc::new(Inner { root, tmp, durability, root_dir, pid: std::process::id(), seq: AtomicU64::new(0) }),
+            inner: Arc::new(Inner { root, tmp, durability, root_dir, host, pid: std::process::id(), seq: AtomicU64::new(0) }),
         })
     }
 
@@ -90,7 +93,8 @@ impl FsStore {
 
     fn temp_path(&self, kind: ObjectKind, id: &ObjectId) -> PathBuf {
         let n = self.inner.seq.fetch_add(1, Ordering::Relaxed);
-        self.inner.tmp.join(format!("{}-{id}-{}-{n}{TEMP_SUFFIX}", kind.dir_name(), self.inner.pid))
+        let Inner { host, pid, .. } = &*self.inner;
+        self.inner.tmp.join(format!("{}-{id}.{host}.{pid}.{n}{TEMP_SUFFIX}", kind.dir_name()))
     }
 
     /// Makes the content of `files` durable.
@@ -151,20 +155,34 @@ async fn fsync_all(paths: Vec<PathBuf>, dirs: bool) -> io::Result<()> {
     Ok(())
 }
 
-fn remove_stale_temps(tmp: &Path) {
+/// This host's name, reduced to characters that are safe in a file name.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let raw = if rc == 0 { &buf[..buf.iter().position(|&b| b == 0).unwrap_or(buf.len())] } else { b"localhost" };
+    raw.iter().map(|&b| if b.is_ascii_alphanumeric() || b == b'-' { b as char } else { '_' }).collect()
+}
+
+/// Removes temp files left by dead writers: on this host, those whose process is gone; from
+/// elsewhere, those older than [`STALE_TEMP_AGE`].
+fn remove_stale_temps(tmp: &Path, host: &str) {
     let Ok(entries) = std::fs::read_dir(tmp) else { return };
     let now = SystemTime::now();
     for e in entries.flatten() {
         let name = e.file_name();
-        if !name.to_string_lossy().ends_with(TEMP_SUFFIX) {
-            continue;
-        }
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(TEMP_SUFFIX)) else { continue };
+        // <kind>-<id>.<host>.<pid>.<n>
+        let mut parts = stem.rsplitn(4, '.');
+        let (_n, pid, writer_host) = (parts.next(), parts.next(), parts.next());
+        let dead_here = writer_host == Some(host)
+            && pid.and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
         let old = e
             .metadata()
             .and_then(|m| m.modified())
             .map(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP_AGE)
             .unwrap_or(false);
-        if old {
+        if dead_here || old {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -326,5 +344,30 @@ mod tests {
         drop(f);
         store.publish(vec![vec![staged]]).await.unwrap();
         assert_eq!(store.get(ObjectKind::Block, &repo(), &id).await.unwrap().unwrap().as_ref(), b"hello world");
+    }
+}
+
+#[cfg(test)]
+mod stale_temp_tests {
+    use super::*;
+
+    #[test]
+    fn temps_of_dead_local_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmpfiles");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let host = host_name();
+        let id = "b3fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd";
+        let dead = tmp.join(format!("blocks-{id}.{host}.999999999.0{TEMP_SUFFIX}"));
+        let alive = tmp.join(format!("blocks-{id}.{host}.{}.0{TEMP_SUFFIX}", std::process::id()));
+        let remote = tmp.join(format!("blocks-{id}.another-host.1.0{TEMP_SUFFIX}"));
+        let seafiles = tmp.join(format!("{id}.Xy12ab"));
+        for p in [&dead, &alive, &remote, &seafiles] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        FsStore::open(dir.path(), Durability::Syncfs).unwrap();
+        assert!(!dead.exists(), "a dead writer's temp file is removed");
+        assert!(alive.exists() && remote.exists(), "live or foreign writers' temp files are kept while young");
+        assert!(seafiles.exists(), "Seafile's own temp files are never touched");
     }
 }

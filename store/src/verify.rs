@@ -128,11 +128,9 @@ async fn walk_tree(
         };
         match fs::verify(&id, &stored) {
             Err(e) => report.problem(ObjectKind::Fs, id, e.to_string(), Some(parent)),
-            Ok(FsObject::Dir(dir)) => {
+            Ok(obj @ FsObject::Dir(_)) => {
                 report.fs_objects += 1;
-                stack.extend(
-                    dir.dirents.iter().filter(|e| (e.is_dir() || e.is_file()) && !e.id.is_empty()).map(|e| (e.id, id)),
-                );
+                stack.extend(obj.fs_children().into_iter().map(|child| (child, id)));
             }
             Ok(FsObject::File(file)) => {
                 report.fs_objects += 1;

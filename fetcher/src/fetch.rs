@@ -1,0 +1,546 @@
+//! Fetching one library's full history into the store (protocol §5.4).
+//!
+//! 1. Walk the history from the new head through both parents, stopping at commits already in the
+//!    store (by the closure invariant, a stored commit has its whole tree and history).
+//! 2. Order the new commits parents-first.
+//! 3. For each commit: list the fs objects it has beyond a locally complete parent
+//!    (`fs-id-list`; a client-side tree walk over `pack-fs` when that fails), fetch and verify the
+//!    missing ones in batches, stream and verify the missing blocks, then publish blocks → file
+//!    objects → dirs from the deepest up → the commit, each level durable before the next.
+//!
+//! A crash at any point leaves only complete closures visible, so a re-run resumes where the
+//! last durable level ended. In `force` mode, objects the primary lacks or serves corrupt are
+//! skipped and reported instead of failing the library.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use seaf_objects::{Commit, FsObject, ObjectError, ObjectId, ObjectKind, RepoId};
+use seaf_store::state::SkippedObject;
+use seaf_store::{ObjectStore, Staged};
+use seaf_sync_client::{FetchedFs, RepoClient, SyncError};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinSet;
+
+use crate::FetchError;
+
+/// pack-fs requests carry at most this many ids, like the desktop client.
+const PACK_FS_BATCH: usize = 100;
+
+/// The knobs of a library fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Skip (and report) objects the primary lacks or serves corrupt instead of failing.
+    pub force: bool,
+    /// Check each block's SHA-1 (turn off only for primaries with `skip_block_hash`).
+    pub verify_block_hashes: bool,
+    /// Blocks downloaded at once.
+    pub block_workers: usize,
+    /// pack-fs requests in flight at once.
+    pub fs_workers: usize,
+    /// Commit objects requested at once while walking the history.
+    pub commit_workers: usize,
+    /// Downloaded blocks are made durable and visible in groups of this many, so that a crash
+    /// loses at most one group of transfers.
+    pub block_publish_batch: usize,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            force: false,
+            verify_block_hashes: true,
+            block_workers: 8,
+            fs_workers: 4,
+            commit_workers: 8,
+            block_publish_batch: 64,
+        }
+    }
+}
+
+/// Objects and bytes transferred from the primary (and stored), per kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FetchStats {
+    pub commits: Transfer,
+    pub fs: Transfer,
+    pub blocks: Transfer,
+}
+
+/// Live counters of a running fetch, readable from another task (progress display, admin API).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub commits_total: AtomicU64,
+    pub commits_done: AtomicU64,
+    pub commit_bytes: AtomicU64,
+    pub fs_objects: AtomicU64,
+    pub fs_bytes: AtomicU64,
+    pub blocks: AtomicU64,
+    pub block_bytes: AtomicU64,
+}
+
+impl Progress {
+    pub fn stats(&self) -> FetchStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        FetchStats {
+            commits: Transfer { objects: get(&self.commits_done), bytes: get(&self.commit_bytes) },
+            fs: Transfer { objects: get(&self.fs_objects), bytes: get(&self.fs_bytes) },
+            blocks: Transfer { objects: get(&self.blocks), bytes: get(&self.block_bytes) },
+        }
+    }
+}
+
+/// What a successful fetch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FetchReport {
+    /// The head whose whole closure is now durable in the store.
+    pub head: ObjectId,
+    pub stats: FetchStats,
+    /// Objects skipped in force mode (empty otherwise).
+    pub skipped: Vec<SkippedObject>,
+}
+
+/// One library fetch: the primary's view of library `repo`, and the store to fill.
+pub struct LibraryFetch {
+    client: RepoClient,
+    store: Arc<dyn ObjectStore>,
+    repo: RepoId,
+    /// Where fs objects and blocks live: the origin library for a virtual library.
+    store_id: RepoId,
+    opts: FetchOptions,
+    progress: Arc<Progress>,
+    skipped: std::sync::Mutex<Vec<SkippedObject>>,
+}
+
+impl LibraryFetch {
+    pub fn new(client: RepoClient, store: Arc<dyn ObjectStore>, store_id: RepoId, opts: FetchOptions) -> Self {
+        let repo = client.repo_id().clone();
+        LibraryFetch { client, store, repo, store_id, opts, progress: Arc::default(), skipped: Default::default() }
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    /// Fetches everything `head` needs that the store lacks.
+    pub async fn run(&self, head: ObjectId) -> Result<FetchReport, FetchError> {
+        let commits = self.collect_history(head).await?;
+        self.progress.commits_total.store(commits.len() as u64, Ordering::Relaxed);
+        let mut complete = HashSet::new();
+        for commit in commits {
+            self.fetch_commit(&commit, &complete).await?;
+            complete.insert(commit.id);
+            self.progress.commits_done.fetch_add(1, Ordering::Relaxed);
+        }
+        let skipped = std::mem::take(&mut *self.skipped.lock().expect("skip list lock"));
+        Ok(FetchReport { head, stats: self.progress.stats(), skipped })
+    }
+
+    // ---- history -------------------------------------------------------------------------
+
+    /// The commits reachable from `head` that the store lacks, parents before children.
+    async fn collect_history(&self, head: ObjectId) -> Result<Vec<Commit>, FetchError> {
+        let mut found: HashMap<ObjectId, Commit> = HashMap::new();
+        // For error messages: who references a commit.
+        let mut child_of: HashMap<ObjectId, ObjectId> = HashMap::new();
+        let mut seen = HashSet::from([head]);
+        let mut frontier = vec![head];
+        while !frontier.is_empty() {
+            let present = self.contains(ObjectKind::Commit, &self.repo, &frontier).await?;
+            let wanted: Vec<ObjectId> =
+                frontier.iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| *id).collect();
+            let results: Vec<(ObjectId, Result<Commit, SyncError>)> = futures::stream::iter(wanted)
+                .map(|id| async move { (id, self.client.commit(&id).await) })
+                .buffer_unordered(self.opts.commit_workers.max(1))
+                .collect()
+                .await;
+            let mut next = Vec::new();
+            for (id, result) in results {
+                match result {
+                    Ok(c) => {
+                        for p in c.parents() {
+                            child_of.entry(p).or_insert(id);
+                            if seen.insert(p) {
+                                next.push(p);
+                            }
+                        }
+                        found.insert(id, c);
+                    }
+                    Err(e) => {
+                        let referenced_by = match child_of.get(&id) {
+                            Some(child) => format!("commit {child}"),
+                            None => "the branch head".to_owned(),
+                        };
+                        let missing = matches!(e, SyncError::NotFound { .. });
+                        let corrupt = matches!(e, SyncError::Object(_));
+                        // The head itself cannot be skipped: there would be nothing to publish.
+                        if id == head || !(missing || corrupt) {
+                            return Err(FetchError::sync(format!("fetching commit {id} ({referenced_by})"))(e));
+                        }
+                        let reason = if missing { "missing on the primary".to_owned() } else { e.to_string() };
+                        self.skip_or_fail(ObjectKind::Commit, id, referenced_by, reason, corrupt)?;
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(topological(found))
+    }
+
+    // ---- one commit ----------------------------------------------------------------------
+
+    async fn fetch_commit(&self, commit: &Commit, complete: &HashSet<ObjectId>) -> Result<(), FetchError> {
+        let fetched = if commit.root_id.is_empty() {
+            HashMap::new()
+        } else {
+            let base = self.complete_parent(commit, complete).await?;
+            match self.client.fs_id_list(&commit.id, base.as_ref()).await {
+                Ok(ids) => {
+                    let present = self.contains(ObjectKind::Fs, &self.store_id, &ids).await?;
+                    let missing = ids.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id).collect();
+                    self.fetch_fs_set(missing, commit.id).await?
+                }
+                Err(e @ (SyncError::Auth { .. } | SyncError::RepoDeleted(_))) => {
+                    return Err(FetchError::sync(format!("listing fs objects of commit {}", commit.id))(e));
+                }
+                Err(e) => {
+                    // fs-id-list is only an optimisation: pack-fs serves any fs object, so walk
+                    // the tree ourselves (also the only way on a Go primary for v0 libraries).
+                    tracing::warn!(repo = %self.repo, commit = %commit.id, error = %e, "fs-id-list failed; walking the tree instead");
+                    self.walk_tree(commit.root_id, commit.id).await?
+                }
+            }
+        };
+
+        self.fetch_blocks(&fetched, commit.id).await?;
+        let mut levels = self.stage_fs_levels(fetched).await?;
+        let staged = self
+            .store
+            .stage(ObjectKind::Commit, &self.repo, &commit.id, commit.raw().clone())
+            .await
+            .map_err(FetchError::store(format!("staging commit {}", commit.id)))?;
+        levels.push(vec![staged]);
+        self.publish(levels).await?;
+        self.progress.commit_bytes.fetch_add(commit.raw().len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A parent whose closure is complete in the store, first parent preferred.
+    async fn complete_parent(&self, commit: &Commit, complete: &HashSet<ObjectId>) -> Result<Option<ObjectId>, FetchError> {
+        for p in commit.parents() {
+            if complete.contains(&p) || self.contains(ObjectKind::Commit, &self.repo, &[p]).await?[0] {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Client-side tree walk: breadth-first from `root`, fetching every object the store lacks.
+    async fn walk_tree(&self, root: ObjectId, commit: ObjectId) -> Result<HashMap<ObjectId, FetchedFs>, FetchError> {
+        let mut out: HashMap<ObjectId, FetchedFs> = HashMap::new();
+        let mut queue = if self.contains(ObjectKind::Fs, &self.store_id, &[root]).await?[0] { vec![] } else { vec![root] };
+        while !queue.is_empty() {
+            let got = self.fetch_fs_set(queue, commit).await?;
+            let mut children = Vec::new();
+            let mut queued = HashSet::new();
+            for f in got.values() {
+                for child in f.object.fs_children() {
+                    if !out.contains_key(&child) && !got.contains_key(&child) && queued.insert(child) {
+                        children.push(child);
+                    }
+                }
+            }
+            out.extend(got);
+            let present = self.contains(ObjectKind::Fs, &self.store_id, &children).await?;
+            queue = children.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id).collect();
+        }
+        Ok(out)
+    }
+
+    /// Fetches and verifies fs objects, several pack-fs requests in flight.
+    async fn fetch_fs_set(&self, ids: Vec<ObjectId>, commit: ObjectId) -> Result<HashMap<ObjectId, FetchedFs>, FetchError> {
+        let chunks: Vec<Vec<ObjectId>> = ids.chunks(PACK_FS_BATCH).map(<[_]>::to_vec).collect();
+        let results: Vec<Vec<FetchedFs>> = futures::stream::iter(chunks)
+            .map(|chunk| self.fetch_fs_chunk(chunk, commit))
+            .buffer_unordered(self.opts.fs_workers.max(1))
+            .try_collect()
+            .await?;
+        let mut out = HashMap::new();
+        for f in results.into_iter().flatten() {
+            self.progress.fs_objects.fetch_add(1, Ordering::Relaxed);
+            self.progress.fs_bytes.fetch_add(f.stored.len() as u64, Ordering::Relaxed);
+            out.insert(f.id, f);
+        }
+        Ok(out)
+    }
+
+    /// One batch of fs objects; objects the primary lacks or serves corrupt are skipped in force
+    /// mode and the rest fetched again.
+    async fn fetch_fs_chunk(&self, mut ids: Vec<ObjectId>, commit: ObjectId) -> Result<Vec<FetchedFs>, FetchError> {
+        let referenced_by = || format!("commit {commit}");
+        loop {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let err = match self.client.fetch_fs(&ids).await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            match &err {
+                SyncError::Object(ObjectError::HashMismatch { id, .. } | ObjectError::BadFs { id, .. }) => {
+                    let id = *id;
+                    self.skip_or_fail(ObjectKind::Fs, id, referenced_by(), err.to_string(), true)?;
+                    ids.retain(|x| *x != id);
+                }
+                e if e.is_transient() => {
+                    // Retries are exhausted: is an object of this batch missing on the primary?
+                    let missing = self
+                        .client
+                        .check_fs(&ids)
+                        .await
+                        .map_err(FetchError::sync(format!("checking fs objects of commit {commit}")))?;
+                    if missing.is_empty() {
+                        return Err(FetchError::sync(format!("fetching fs objects of commit {commit}"))(err));
+                    }
+                    for id in &missing {
+                        self.skip_or_fail(ObjectKind::Fs, *id, referenced_by(), "missing on the primary".into(), false)?;
+                    }
+                    ids.retain(|x| !missing.contains(x));
+                }
+                _ => return Err(FetchError::sync(format!("fetching fs objects of commit {commit}"))(err)),
+            }
+        }
+    }
+
+    /// Downloads the blocks of the fetched file objects that the store lacks, publishing them in
+    /// groups as they arrive.
+    async fn fetch_blocks(&self, fetched: &HashMap<ObjectId, FetchedFs>, commit: ObjectId) -> Result<(), FetchError> {
+        let mut owner: HashMap<ObjectId, ObjectId> = HashMap::new();
+        for f in fetched.values() {
+            if let FsObject::File(file) = &f.object {
+                for b in &file.block_ids {
+                    if !b.is_empty() {
+                        owner.entry(*b).or_insert(f.id);
+                    }
+                }
+            }
+        }
+        let ids: Vec<ObjectId> = owner.keys().copied().collect();
+        let present = self.contains(ObjectKind::Block, &self.store_id, &ids).await?;
+        let mut wanted = ids.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id);
+
+        let mut tasks = JoinSet::new();
+        let mut pending: Vec<Staged> = Vec::new();
+        let mut failure = None;
+        loop {
+            while failure.is_none() && tasks.len() < self.opts.block_workers.max(1) {
+                let Some(id) = wanted.next() else { break };
+                tasks.spawn(download_block(
+                    self.client.clone(),
+                    self.store.clone(),
+                    self.store_id.clone(),
+                    id,
+                    self.opts.verify_block_hashes,
+                ));
+            }
+            let Some(joined) = tasks.join_next().await else { break };
+            let (id, result) = joined.map_err(|e| FetchError::store("block download task")(std::io::Error::other(e)))?;
+            match result {
+                Ok((staged, n)) => {
+                    self.progress.blocks.fetch_add(1, Ordering::Relaxed);
+                    self.progress.block_bytes.fetch_add(n, Ordering::Relaxed);
+                    pending.push(staged);
+                    if pending.len() >= self.opts.block_publish_batch.max(1) {
+                        self.publish(vec![std::mem::take(&mut pending)]).await?;
+                    }
+                }
+                Err(err) => {
+                    let referenced_by = format!("file {} in commit {commit}", owner[&id]);
+                    if let Err(e) = self.block_failed(id, referenced_by, err).await {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = failure {
+            self.store.discard(pending).await;
+            return Err(e);
+        }
+        self.publish(vec![pending]).await
+    }
+
+    async fn block_failed(&self, id: ObjectId, referenced_by: String, err: SyncError) -> Result<(), FetchError> {
+        if let SyncError::Object(_) = err {
+            return self.skip_or_fail(ObjectKind::Block, id, referenced_by, err.to_string(), true);
+        }
+        if err.is_transient() {
+            let missing = self
+                .client
+                .check_blocks(&[id])
+                .await
+                .map_err(FetchError::sync(format!("checking block {id}")))?;
+            if missing.contains(&id) {
+                return self.skip_or_fail(ObjectKind::Block, id, referenced_by, "missing on the primary".into(), false);
+            }
+        }
+        Err(FetchError::sync(format!("fetching block {id} ({referenced_by})"))(err))
+    }
+
+    /// Stages the fetched fs objects as publish levels: file objects, then dirs by height (a dir
+    /// after every fetched dir below it).
+    async fn stage_fs_levels(&self, fetched: HashMap<ObjectId, FetchedFs>) -> Result<Vec<Vec<Staged>>, FetchError> {
+        let heights = dir_heights(&fetched);
+        let max = heights.values().copied().max().unwrap_or(0);
+        let mut by_level: Vec<Vec<(ObjectId, Bytes)>> = vec![Vec::new(); max as usize + 1];
+        for (id, f) in fetched {
+            by_level[heights.get(&id).copied().unwrap_or(0) as usize].push((id, f.stored));
+        }
+        let mut levels = Vec::with_capacity(by_level.len());
+        for objects in by_level {
+            let staged = futures::stream::iter(objects)
+                .map(|(id, bytes)| async move {
+                    self.store
+                        .stage(ObjectKind::Fs, &self.store_id, &id, bytes)
+                        .await
+                        .map_err(FetchError::store(format!("staging fs object {id}")))
+                })
+                .buffer_unordered(16)
+                .try_collect()
+                .await?;
+            levels.push(staged);
+        }
+        Ok(levels)
+    }
+
+    // ---- helpers -------------------------------------------------------------------------
+
+    async fn contains(&self, kind: ObjectKind, store_id: &RepoId, ids: &[ObjectId]) -> Result<Vec<bool>, FetchError> {
+        self.store.contains_many(kind, store_id, ids).await.map_err(FetchError::store(format!("checking {kind}s")))
+    }
+
+    async fn publish(&self, levels: Vec<Vec<Staged>>) -> Result<(), FetchError> {
+        self.store.publish(levels).await.map_err(FetchError::store("publishing objects"))
+    }
+
+    /// In force mode, records the object as skipped; otherwise the library fails naming it.
+    fn skip_or_fail(
+        &self,
+        kind: ObjectKind,
+        id: ObjectId,
+        referenced_by: String,
+        reason: String,
+        corrupt: bool,
+    ) -> Result<(), FetchError> {
+        if !self.opts.force {
+            return Err(if corrupt {
+                FetchError::CorruptOnPrimary { kind, id, referenced_by, detail: reason }
+            } else {
+                FetchError::MissingOnPrimary { kind, id, referenced_by }
+            });
+        }
+        tracing::warn!(repo = %self.repo, %kind, %id, %reason, "skipping object (force)");
+        let mut skipped = self.skipped.lock().expect("skip list lock");
+        if !skipped.iter().any(|s| s.id == id && s.kind == kind) {
+            skipped.push(SkippedObject { kind, id, reason: format!("{reason} (referenced by {referenced_by})") });
+        }
+        Ok(())
+    }
+}
+
+/// Streams one block into a staged temp file; the temp file is removed on failure.
+async fn download_block(
+    client: RepoClient,
+    store: Arc<dyn ObjectStore>,
+    store_id: RepoId,
+    id: ObjectId,
+    verify: bool,
+) -> (ObjectId, Result<(Staged, u64), SyncError>) {
+    let (staged, mut file) = match store.stage_block(&store_id, &id).await {
+        Ok(s) => s,
+        Err(e) => return (id, Err(SyncError::Io(e))),
+    };
+    let result = async {
+        let n = client.fetch_block(&id, verify, &mut file).await?;
+        file.flush().await.map_err(SyncError::Io)?;
+        Ok(n)
+    }
+    .await;
+    drop(file);
+    match result {
+        Ok(n) => (id, Ok((staged, n))),
+        Err(e) => {
+            store.discard(vec![staged]).await;
+            (id, Err(e))
+        }
+    }
+}
+
+/// Kahn's algorithm over the fetched sub-DAG: every commit after its fetched parents. Ties are
+/// broken by ctime then id, so runs are reproducible (ctime alone is client-supplied and can lie).
+fn topological(found: HashMap<ObjectId, Commit>) -> Vec<Commit> {
+    let mut indegree: HashMap<ObjectId, usize> = HashMap::new();
+    let mut children: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
+    for c in found.values() {
+        let parents: HashSet<ObjectId> = c.parents().filter(|p| found.contains_key(p)).collect();
+        indegree.insert(c.id, parents.len());
+        for p in parents {
+            children.entry(p).or_default().push(c.id);
+        }
+    }
+    let key = |id: &ObjectId| (found[id].ctime, *id);
+    let mut ready: std::collections::BTreeSet<(i64, ObjectId)> =
+        indegree.iter().filter(|(_, d)| **d == 0).map(|(id, _)| key(id)).collect();
+    let mut order = Vec::with_capacity(found.len());
+    while let Some(first) = ready.pop_first() {
+        let id = first.1;
+        for child in children.get(&id).into_iter().flatten() {
+            let d = indegree.get_mut(child).expect("child is indexed");
+            *d -= 1;
+            if *d == 0 {
+                ready.insert(key(child));
+            }
+        }
+        order.push(id);
+    }
+    let mut found = found;
+    order.into_iter().map(|id| found.remove(&id).expect("ordered ids come from the map")).collect()
+}
+
+/// Height of each fetched dir among the fetched objects: 1 + the height of its tallest fetched
+/// child dir; file objects are 0. Publishing by ascending height puts children first.
+fn dir_heights(fetched: &HashMap<ObjectId, FetchedFs>) -> HashMap<ObjectId, u32> {
+    let mut heights: HashMap<ObjectId, u32> = HashMap::new();
+    for (&start, f) in fetched {
+        if !matches!(f.object, FsObject::Dir(_)) || heights.contains_key(&start) {
+            continue;
+        }
+        // Iterative post-order, so deep trees cannot overflow the stack.
+        let mut stack = vec![(start, false)];
+        while let Some((id, expanded)) = stack.pop() {
+            if heights.contains_key(&id) {
+                continue;
+            }
+            let child_dirs = || {
+                fetched[&id].object.fs_children().into_iter().filter(|c| matches!(fetched.get(c), Some(f) if matches!(f.object, FsObject::Dir(_))))
+            };
+            if expanded {
+                let h = child_dirs().map(|c| heights.get(&c).copied().unwrap_or(0)).max().unwrap_or(0) + 1;
+                heights.insert(id, h);
+            } else {
+                stack.push((id, true));
+                stack.extend(child_dirs().filter(|c| !heights.contains_key(c)).map(|c| (c, false)));
+            }
+        }
+    }
+    heights
+}
+

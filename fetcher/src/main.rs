@@ -1,0 +1,182 @@
+//! `seaf-backup-fetcher`: the fetcher's command line.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use seaf_backup_fetcher::{FetchOptions, check, once};
+use seaf_objects::RepoId;
+use seaf_store::{Durability, FsStore};
+use seaf_sync_client::{ClientConfig, RetryPolicy, SyncClient};
+
+#[derive(Parser)]
+#[command(name = "seaf-backup-fetcher", version, about = "Fetches Seafile libraries, with full history, into a seafile-data tree")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Back up libraries of a primary once and exit (0 only when every selected library is backed up).
+    Once(OnceArgs),
+    /// Check that backed-up libraries are complete: every commit, fs object and block of their
+    /// history present and hash-valid (exit 0 only when all are).
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct OnceArgs {
+    /// Sync API base URL of the primary, with or without /seafhttp (http or https).
+    #[arg(long, env = "SEAF_BACKUP_PRIMARY_URL")]
+    primary: url::Url,
+    /// Token sent as Seafile-Repo-Token: the shared sync_token, or a library token with --library.
+    #[arg(long, env = "SEAF_BACKUP_SYNC_TOKEN", hide_env_values = true)]
+    sync_token: String,
+    /// The seafile-data directory to back up into (created if absent).
+    #[arg(long)]
+    store: PathBuf,
+    /// Back up only this library (repeatable); uses only sync-protocol endpoints, no repo list.
+    #[arg(long = "library")]
+    libraries: Vec<RepoId>,
+    /// With --library: the store id (origin library) of a virtual library.
+    #[arg(long, requires = "libraries")]
+    store_id: Option<RepoId>,
+    /// Skip objects the primary lacks or serves corrupt, and list them, instead of failing.
+    #[arg(long)]
+    force: bool,
+    /// Libraries fetched at once.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    #[command(flatten)]
+    tuning: Tuning,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct Tuning {
+    /// Blocks downloaded at once per library.
+    #[arg(long, default_value_t = 8)]
+    block_workers: usize,
+    /// pack-fs requests in flight per library.
+    #[arg(long, default_value_t = 4)]
+    fs_workers: usize,
+    /// Do not check block SHA-1s (only for primaries with skip_block_hash).
+    #[arg(long)]
+    no_block_hash_check: bool,
+    /// How writes are made durable: syncfs (local filesystems) or fsync (network filesystems).
+    #[arg(long, default_value = "syncfs")]
+    durability: Durability,
+    /// Retries of a failed request before giving up on it.
+    #[arg(long, default_value_t = 5)]
+    retries: usize,
+    /// First retry delay in milliseconds (doubles up to 10 s, with jitter).
+    #[arg(long, default_value_t = 200)]
+    retry_delay_ms: u64,
+    /// Extra PEM root certificate to trust for an https primary.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Accept any TLS certificate from the primary (testing only).
+    #[arg(long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The seafile-data directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Only this library (repeatable); default: every backed-up library.
+    #[arg(long = "library")]
+    libraries: Vec<RepoId>,
+    /// Do not hash blocks, only check they exist.
+    #[arg(long)]
+    no_block_hash_check: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Once(a) => run_once(a).await,
+        Command::Verify(a) => run_verify(a).await,
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_once(a: OnceArgs) -> anyhow::Result<bool> {
+    let t = &a.tuning;
+    let client = SyncClient::new(ClientConfig {
+        retry: RetryPolicy {
+            max_retries: t.retries,
+            min_delay: Duration::from_millis(t.retry_delay_ms),
+            ..RetryPolicy::default()
+        },
+        extra_root_ca: t.ca_cert.clone(),
+        danger_accept_invalid_certs: t.insecure,
+        ..ClientConfig::new(a.primary.clone())
+    })
+    .context("setting up the HTTP client")?;
+    let store = FsStore::open(&a.store, t.durability).with_context(|| format!("opening the store {}", a.store.display()))?;
+    let opts = once::OnceOptions {
+        sync_token: a.sync_token,
+        libraries: a.libraries,
+        store_id: a.store_id,
+        concurrency: a.concurrency,
+        fetch: FetchOptions {
+            force: a.force,
+            verify_block_hashes: !t.no_block_hash_check,
+            block_workers: t.block_workers,
+            fs_workers: t.fs_workers,
+            ..FetchOptions::default()
+        },
+        show_progress: !a.json,
+    };
+    let states = seaf_store::state::StateDir::new(store.root());
+    let targets = once::discover(&client, &opts, &states).await?;
+    let report = once::run(&client, store, targets, &opts, a.json).await;
+    if opts.show_progress && std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", once::summary_line(&report));
+    }
+    Ok(report.all_ok())
+}
+
+async fn run_verify(a: VerifyArgs) -> anyhow::Result<bool> {
+    if !a.store.join("storage").is_dir() {
+        anyhow::bail!("{} is not a seafile-data directory (no storage/ inside)", a.store.display());
+    }
+    let store = FsStore::open(&a.store, Durability::Syncfs)?;
+    let checks = check::check(&store, &a.libraries, !a.no_block_hash_check).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            println!("{}", check::check_line(c));
+        }
+        let bad = checks.iter().filter(|c| !c.ok).count();
+        println!("{} libraries checked: {} complete, {bad} damaged or missing", checks.len(), checks.len() - bad);
+    }
+    Ok(checks.iter().all(|c| c.ok))
+}

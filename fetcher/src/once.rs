@@ -1,0 +1,262 @@
+//! `seaf-backup-fetcher once`: back up libraries of a primary in one pass, without the cluster.
+//!
+//! Libraries come from the primary's `server-sync/repo-list` or, with `--library`, from the ids
+//! given (then only sync-protocol endpoints are used, so it also works against a stock seaf-server
+//! with a token valid for that library). Each library is fetched with full history; on success its
+//! record in the store (`seaf-backup/libraries/<id>.json`) is moved to the new head.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use seaf_objects::{ObjectId, RepoId};
+use seaf_store::state::{LibraryState, SkippedObject, StateDir};
+use seaf_store::{FsStore, ObjectStore};
+use seaf_sync_client::SyncClient;
+use serde::Serialize;
+
+use crate::fetch::{FetchOptions, FetchStats, LibraryFetch, Progress};
+
+/// One library to back up.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub repo_id: RepoId,
+    pub store_id: RepoId,
+    pub head: ObjectId,
+    pub name: String,
+}
+
+/// How one library went.
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryOutcome {
+    pub repo_id: RepoId,
+    pub name: String,
+    pub store_id: RepoId,
+    pub head: ObjectId,
+    pub ok: bool,
+    /// Why the library failed (only when `ok` is false).
+    pub error: Option<String>,
+    pub stats: FetchStats,
+    pub skipped: Vec<SkippedObject>,
+    pub seconds: f64,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnceReport {
+    pub libraries: Vec<LibraryOutcome>,
+    pub totals: FetchStats,
+    pub seconds: f64,
+}
+
+impl OnceReport {
+    pub fn all_ok(&self) -> bool {
+        self.libraries.iter().all(|l| l.ok)
+    }
+}
+
+pub struct OnceOptions {
+    pub sync_token: String,
+    /// Only these libraries (sync-protocol endpoints only); all from the repo list when empty.
+    pub libraries: Vec<RepoId>,
+    /// Store id for `--library` (a virtual library's origin); default: the recorded one, or the id.
+    pub store_id: Option<RepoId>,
+    /// Libraries fetched at once.
+    pub concurrency: usize,
+    pub fetch: FetchOptions,
+    /// Print a progress line on stderr every second while running.
+    pub show_progress: bool,
+}
+
+/// Finds the libraries to back up.
+pub async fn discover(client: &SyncClient, opts: &OnceOptions, states: &StateDir) -> anyhow::Result<Vec<Target>> {
+    use anyhow::Context;
+    if opts.libraries.is_empty() {
+        let list = client.repo_list(&opts.sync_token).await.context("listing the primary's libraries")?;
+        return Ok(list
+            .into_iter()
+            .map(|e| Target { repo_id: e.repo_id, store_id: e.store_id, head: e.head_commit_id, name: e.name })
+            .collect());
+    }
+    let mut out = Vec::new();
+    for repo in &opts.libraries {
+        let head = client
+            .repo(repo.clone(), opts.sync_token.clone())
+            .head()
+            .await
+            .with_context(|| format!("reading the head of library {repo}"))?;
+        let recorded = states.load(repo)?.map(|s| s.store_id);
+        let store_id = opts.store_id.clone().or(recorded).unwrap_or_else(|| repo.clone());
+        out.push(Target { repo_id: repo.clone(), store_id, head, name: String::new() });
+    }
+    Ok(out)
+}
+
+/// Backs up every target, `concurrency` at a time, printing one line per library as it finishes
+/// (unless `quiet`).
+pub async fn run(
+    client: &SyncClient,
+    store: FsStore,
+    targets: Vec<Target>,
+    opts: &OnceOptions,
+    quiet: bool,
+) -> OnceReport {
+    let started = Instant::now();
+    let states = StateDir::new(store.root());
+    let store: Arc<dyn ObjectStore> = Arc::new(store);
+    let running: Arc<std::sync::Mutex<Vec<Arc<Progress>>>> = Arc::default();
+    let ticker = opts.show_progress.then(|| tokio::spawn(show_progress(running.clone(), targets.len())));
+
+    let outcomes: Vec<LibraryOutcome> = futures::stream::iter(targets)
+        .map(|t| {
+            let (store, states, running) = (store.clone(), states.clone(), running.clone());
+            async move {
+                let fetch = LibraryFetch::new(
+                    client.repo(t.repo_id.clone(), opts.sync_token.clone()),
+                    store,
+                    t.store_id.clone(),
+                    opts.fetch.clone(),
+                );
+                running.lock().expect("progress list lock").push(fetch.progress());
+                let outcome = backup_one(&fetch, &t, &states).await;
+                if !quiet {
+                    println!("{}", outcome_line(&outcome));
+                }
+                outcome
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    let mut totals = FetchStats::default();
+    for o in &outcomes {
+        for (sum, add) in [(&mut totals.commits, &o.stats.commits), (&mut totals.fs, &o.stats.fs), (&mut totals.blocks, &o.stats.blocks)] {
+            sum.objects += add.objects;
+            sum.bytes += add.bytes;
+        }
+    }
+    let mut libraries = outcomes;
+    libraries.sort_by(|a, b| a.repo_id.cmp(&b.repo_id));
+    OnceReport { libraries, totals, seconds: started.elapsed().as_secs_f64() }
+}
+
+async fn backup_one(fetch: &LibraryFetch, t: &Target, states: &StateDir) -> LibraryOutcome {
+    let started = Instant::now();
+    let result = fetch.run(t.head).await;
+    let mut outcome = LibraryOutcome {
+        repo_id: t.repo_id.clone(),
+        name: t.name.clone(),
+        store_id: t.store_id.clone(),
+        head: t.head,
+        ok: false,
+        error: None,
+        stats: fetch.progress().stats(),
+        skipped: Vec::new(),
+        seconds: 0.0,
+    };
+    match result {
+        Ok(report) => {
+            let recorded = record_success(states, t, &report.skipped);
+            match recorded {
+                Ok(()) => outcome.ok = true,
+                Err(e) => outcome.error = Some(format!("recording the new head: {e}")),
+            }
+            outcome.stats = report.stats;
+            outcome.skipped = report.skipped;
+        }
+        Err(e) => outcome.error = Some(e.to_string()),
+    }
+    outcome.seconds = started.elapsed().as_secs_f64();
+    outcome
+}
+
+/// Moves the library's record to the new head, after its closure is durable.
+fn record_success(states: &StateDir, t: &Target, skipped: &[SkippedObject]) -> std::io::Result<()> {
+    let mut state = states.load(&t.repo_id)?.unwrap_or_else(|| LibraryState::new(t.repo_id.clone(), t.store_id.clone()));
+    state.store_id = t.store_id.clone();
+    state.head = Some(t.head);
+    state.add_skipped(skipped.iter().cloned());
+    state.synced_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    states.save(&state)
+}
+
+pub fn outcome_line(o: &LibraryOutcome) -> String {
+    let name = if o.name.is_empty() { String::new() } else { format!(" \"{}\"", o.name) };
+    if !o.ok {
+        return format!("FAILED  {}{name}: {}", o.repo_id, o.error.as_deref().unwrap_or("unknown error"));
+    }
+    let mut line = format!(
+        "ok      {}{name}: head {}, {} commits, {} fs objects, {} blocks ({}) in {:.1} s",
+        o.repo_id,
+        &o.head.to_string()[..12],
+        o.stats.commits.objects,
+        o.stats.fs.objects,
+        o.stats.blocks.objects,
+        human_bytes(o.stats.blocks.bytes + o.stats.fs.bytes + o.stats.commits.bytes),
+        o.seconds
+    );
+    if !o.skipped.is_empty() {
+        line.push_str(&format!(", {} objects skipped:", o.skipped.len()));
+        for s in &o.skipped {
+            line.push_str(&format!("\n          skipped {} {}: {}", s.kind, s.id, s.reason));
+        }
+    }
+    line
+}
+
+pub fn summary_line(r: &OnceReport) -> String {
+    let failed = r.libraries.iter().filter(|l| !l.ok).count();
+    let bytes = r.totals.commits.bytes + r.totals.fs.bytes + r.totals.blocks.bytes;
+    format!(
+        "{} libraries: {} backed up, {failed} failed; transferred {} commits, {} fs objects, {} blocks, {} in {:.1} s ({}/s)",
+        r.libraries.len(),
+        r.libraries.len() - failed,
+        r.totals.commits.objects,
+        r.totals.fs.objects,
+        r.totals.blocks.objects,
+        human_bytes(bytes),
+        r.seconds,
+        human_bytes((bytes as f64 / r.seconds.max(1e-3)) as u64),
+    )
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// A one-line progress display on stderr, only when stderr is a terminal.
+async fn show_progress(running: Arc<std::sync::Mutex<Vec<Arc<Progress>>>>, libraries: usize) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let all = running.lock().expect("progress list lock").clone();
+        let (mut done, mut total, mut fs, mut blocks, mut bytes) = (0, 0, 0, 0, 0);
+        for p in &all {
+            let s = p.stats();
+            done += s.commits.objects;
+            total += p.commits_total.load(std::sync::atomic::Ordering::Relaxed);
+            fs += s.fs.objects;
+            blocks += s.blocks.objects;
+            bytes += s.blocks.bytes + s.fs.bytes;
+        }
+        eprint!(
+            "\r{}/{libraries} libraries started: {done}/{total} commits, {fs} fs objects, {blocks} blocks, {}   ",
+            all.len(),
+            human_bytes(bytes)
+        );
+    }
+}
