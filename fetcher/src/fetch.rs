@@ -30,6 +30,8 @@ use crate::FetchError;
 
 /// pack-fs requests carry at most this many ids, like the desktop client.
 const PACK_FS_BATCH: usize = 100;
+/// A group of downloaded blocks is published once it holds this many bytes.
+const BLOCK_GROUP_BYTES: u64 = 64 << 20;
 
 /// The knobs of a library fetch.
 #[derive(Debug, Clone)]
@@ -44,8 +46,8 @@ pub struct FetchOptions {
     pub fs_workers: usize,
     /// Commit objects requested at once while walking the history.
     pub commit_workers: usize,
-    /// Downloaded blocks are made durable and visible in groups of this many, so that a crash
-    /// loses at most one group of transfers.
+    /// Downloaded blocks are made durable and visible in groups of at most this many (or 64 MiB),
+    /// while further downloads go on; a crash loses at most the blocks not yet published.
     pub block_publish_batch: usize,
 }
 
@@ -57,7 +59,7 @@ impl Default for FetchOptions {
             block_workers: 8,
             fs_workers: 4,
             commit_workers: 8,
-            block_publish_batch: 64,
+            block_publish_batch: 512,
         }
     }
 }
@@ -141,6 +143,7 @@ impl LibraryFetch {
             complete.insert(commit.id);
             self.progress.commits_done.fetch_add(1, Ordering::Relaxed);
         }
+        self.store.flush().await.map_err(FetchError::store("making the new objects durable"))?;
         let skipped = std::mem::take(&mut *self.skipped.lock().expect("skip list lock"));
         Ok(FetchReport { head, stats: self.progress.stats(), skipped })
     }
@@ -338,8 +341,10 @@ impl LibraryFetch {
         let present = self.contains(ObjectKind::Block, &self.store_id, &ids).await?;
         let mut wanted = ids.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id);
 
+        // Downloads go on while a publisher task makes finished blocks durable in groups.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let publisher = tokio::spawn(publish_blocks(self.store.clone(), rx, self.opts.block_publish_batch.max(1)));
         let mut tasks = JoinSet::new();
-        let mut pending: Vec<Staged> = Vec::new();
         let mut failure = None;
         loop {
             while failure.is_none() && tasks.len() < self.opts.block_workers.max(1) {
@@ -358,10 +363,8 @@ impl LibraryFetch {
                 Ok((staged, n)) => {
                     self.progress.blocks.fetch_add(1, Ordering::Relaxed);
                     self.progress.block_bytes.fetch_add(n, Ordering::Relaxed);
-                    pending.push(staged);
-                    if pending.len() >= self.opts.block_publish_batch.max(1) {
-                        self.publish(vec![std::mem::take(&mut pending)]).await?;
-                    }
+                    // A send fails only when the publisher stopped on an error, reported below.
+                    let _ = tx.send((staged, n));
                 }
                 Err(err) => {
                     let referenced_by = format!("file {} in commit {commit}", owner[&id]);
@@ -371,11 +374,13 @@ impl LibraryFetch {
                 }
             }
         }
-        if let Some(e) = failure {
-            self.store.discard(pending).await;
-            return Err(e);
+        drop(tx);
+        let published = publisher.await.map_err(|e| FetchError::store("block publisher task")(std::io::Error::other(e)))?;
+        // Blocks reference nothing, so those downloaded before a failure are kept: less to fetch next time.
+        match failure {
+            Some(e) => Err(e),
+            None => published.map_err(FetchError::store("publishing blocks")),
         }
-        self.publish(vec![pending]).await
     }
 
     async fn block_failed(&self, id: ObjectId, referenced_by: String, err: SyncError) -> Result<(), FetchError> {
@@ -454,6 +459,41 @@ impl LibraryFetch {
         }
         Ok(())
     }
+}
+
+/// Publishes staged blocks in groups of `max_group` blocks or [`BLOCK_GROUP_BYTES`], whichever
+/// comes first, while downloads go on: one durability barrier per group rather than per block.
+async fn publish_blocks(
+    store: Arc<dyn ObjectStore>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(Staged, u64)>,
+    max_group: usize,
+) -> std::io::Result<()> {
+    let mut open = true;
+    while open {
+        let (mut group, mut bytes) = (Vec::new(), 0);
+        while group.len() < max_group && bytes < BLOCK_GROUP_BYTES {
+            match rx.recv().await {
+                Some((s, n)) => {
+                    group.push(s);
+                    bytes += n;
+                }
+                None => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        if let Err(e) = store.publish(vec![group]).await {
+            rx.close();
+            let mut rest = Vec::new();
+            while let Some((s, _)) = rx.recv().await {
+                rest.push(s);
+            }
+            store.discard(rest).await;
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Streams one block into a staged temp file; the temp file is removed on failure.

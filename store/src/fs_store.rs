@@ -1,11 +1,19 @@
 //! The filesystem backend: a `seafile-data` tree.
+//!
+//! A staged object is written to a temp file *beside its final path*
+//! (`<2 hex>/<38 hex>.<host>.<pid>.<n>.seaf-backup.tmp`), as Seafile's own writer does: the rename
+//! stays within one directory, and ext4 allocates the inodes near their directory instead of
+//! crowding one staging directory (which halves the speed of a large backup). Seafile's fsck and
+//! GC ignore such names. So that a crashed writer's temp files do not linger, each process keeps
+//! a journal in `tmpfiles/` of the directories it staged into; opening the store removes the temp
+//! files of dead writers, found through their journals.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -14,12 +22,12 @@ use seaf_objects::{ObjectId, ObjectKind, RepoId};
 
 use crate::{ObjectStore, Staged};
 
-/// Suffix of our temporary files, so that start-up clean-up never touches Seafile's own.
+/// Suffix of our temp files and journals, so that clean-up never touches Seafile's own files.
 const TEMP_SUFFIX: &str = ".seaf-backup.tmp";
-/// Temp files of another host older than this are left-overs of a crashed writer. (Several
-/// fetchers on several hosts share a store, so a younger one may belong to a live writer; on our
-/// own host, the writer's pid tells at once.)
-const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+const JOURNAL_SUFFIX: &str = ".seaf-backup.journal";
+/// Journals of another host older than this belong to a crashed writer. (Several fetchers on
+/// several hosts share a store; on our own host, the writer's pid tells at once.)
+const STALE_AGE: Duration = Duration::from_secs(3600);
 /// How many files one blocking task fsyncs in [`Durability::Fsync`] mode.
 const FSYNC_CHUNK: usize = 32;
 
@@ -54,18 +62,41 @@ pub struct FsStore {
 
 struct Inner {
     root: PathBuf,
-    tmp: PathBuf,
     durability: Durability,
     /// Kept open for `syncfs`, which needs any descriptor on the filesystem.
     root_dir: File,
-    /// Makes temp names unique across hosts and processes (host, pid) and within one (counter).
-    host: String,
-    pid: u32,
+    /// `<host>.<pid>`: makes temp names unique across hosts and processes, and names the journal.
+    writer: String,
     seq: AtomicU64,
+    journal: Mutex<Journal>,
+    /// Directories whose new entries are not yet durable (fsync mode): the last level of each
+    /// publish, synced by the next barrier.
+    pending_dirs: Mutex<HashSet<PathBuf>>,
+}
+
+/// The directories this process has staged into (created, and written to the journal file),
+/// and its temp files not yet published or discarded.
+struct Journal {
+    path: PathBuf,
+    file: File,
+    dirs: HashSet<PathBuf>,
+    live: HashSet<PathBuf>,
+}
+
+impl Drop for Inner {
+    /// A clean exit removes what a crash would have left for the next writer to clean.
+    fn drop(&mut self) {
+        let journal = self.journal.get_mut().unwrap_or_else(|e| e.into_inner());
+        for temp in journal.live.drain() {
+            let _ = std::fs::remove_file(temp);
+        }
+        let _ = std::fs::remove_file(&journal.path);
+    }
 }
 
 impl FsStore {
-    /// Opens (creating if needed) the `seafile-data` tree at `root` and removes stale temp files.
+    /// Opens (creating if needed) the `seafile-data` tree at `root` and removes the temp files
+    /// of dead writers.
     pub fn open(root: impl Into<PathBuf>, durability: Durability) -> io::Result<FsStore> {
         let root = root.into();
         for kind in [ObjectKind::Commit, ObjectKind::Fs, ObjectKind::Block] {
@@ -74,10 +105,21 @@ impl FsStore {
         let tmp = root.join("tmpfiles");
         std::fs::create_dir_all(&tmp)?;
         let host = host_name();
-        remove_stale_temps(&tmp, &host);
+        remove_dead_writers_temps(&tmp, &host);
+        let writer = format!("{host}.{}", std::process::id());
+        let journal_path = tmp.join(format!("{writer}{JOURNAL_SUFFIX}"));
+        let file = File::options().create(true).append(true).open(&journal_path)?;
         let root_dir = File::open(&root)?;
         Ok(FsStore {
-            inner: Arc::new(Inner { root, tmp, durability, root_dir, host, pid: std::process::id(), seq: AtomicU64::new(0) }),
+            inner: Arc::new(Inner {
+                root,
+                durability,
+                root_dir,
+                writer,
+                seq: AtomicU64::new(0),
+                journal: Mutex::new(Journal { path: journal_path, file, dirs: HashSet::new(), live: HashSet::new() }),
+                pending_dirs: Mutex::default(),
+            }),
         })
     }
 
@@ -91,25 +133,61 @@ impl FsStore {
         object_path(&self.inner.root, kind, store_id, id)
     }
 
-    fn temp_path(&self, kind: ObjectKind, id: &ObjectId) -> PathBuf {
+    /// A fresh temp path beside the object's final path, its directory created and journaled.
+    /// Runs on a blocking thread.
+    fn temp_path(&self, kind: ObjectKind, store_id: &RepoId, id: &ObjectId) -> io::Result<PathBuf> {
+        let dest = self.object_path(kind, store_id, id);
+        let dir = dest.parent().expect("object paths have a parent");
+        {
+            let mut journal = self.inner.journal.lock().expect("journal lock");
+            if !journal.dirs.contains(dir) {
+                // Journal first: a crash between the two leaves a harmless extra line.
+                writeln!(journal.file, "{}", dir.display())?;
+                let created = create_dirs(dir)?;
+                if self.inner.durability == Durability::Fsync {
+                    self.inner.pending_dirs.lock().expect("pending dirs lock").extend(created);
+                }
+                journal.dirs.insert(dir.to_path_buf());
+            }
+        }
         let n = self.inner.seq.fetch_add(1, Ordering::Relaxed);
-        let Inner { host, pid, .. } = &*self.inner;
-        self.inner.tmp.join(format!("{}-{id}.{host}.{pid}.{n}{TEMP_SUFFIX}", kind.dir_name()))
+        let name = dest.file_name().expect("object file name").to_string_lossy();
+        let temp = dir.join(format!("{name}.{}.{n}{TEMP_SUFFIX}", self.inner.writer));
+        self.inner.journal.lock().expect("journal lock").live.insert(temp.clone());
+        Ok(temp)
     }
 
-    /// Makes the content of `files` durable.
-    async fn sync_contents(&self, files: Vec<PathBuf>) -> io::Result<()> {
-        match self.inner.durability {
-            Durability::Syncfs => self.syncfs().await,
-            Durability::Fsync => fsync_all(files, false).await,
+    /// Forgets temp files that were renamed or removed.
+    fn done_with(&self, temps: impl IntoIterator<Item = PathBuf>) {
+        let mut journal = self.inner.journal.lock().expect("journal lock");
+        for t in temps {
+            journal.live.remove(&t);
         }
     }
 
-    /// Makes the renames into `dirs` durable.
-    async fn sync_names(&self, dirs: Vec<PathBuf>) -> io::Result<()> {
+    /// Makes the content of `files`, and every rename published before, durable.
+    async fn sync_contents(&self, files: Vec<PathBuf>) -> io::Result<()> {
         match self.inner.durability {
             Durability::Syncfs => self.syncfs().await,
-            Durability::Fsync => fsync_all(dirs, true).await,
+            Durability::Fsync => {
+                fsync_all(files, false).await?;
+                self.sync_names(HashSet::new()).await
+            }
+        }
+    }
+
+    /// Makes the renames into `dirs`, and every rename published before, durable.
+    async fn sync_names(&self, mut dirs: HashSet<PathBuf>) -> io::Result<()> {
+        match self.inner.durability {
+            Durability::Syncfs => self.syncfs().await,
+            Durability::Fsync => {
+                dirs.extend(std::mem::take(&mut *self.inner.pending_dirs.lock().expect("pending dirs lock")));
+                let result = fsync_all(dirs.iter().cloned().collect(), true).await;
+                if result.is_err() {
+                    self.inner.pending_dirs.lock().expect("pending dirs lock").extend(dirs);
+                }
+                result
+            }
         }
     }
 
@@ -128,6 +206,22 @@ impl FsStore {
 pub(crate) fn object_path(root: &Path, kind: ObjectKind, store_id: &RepoId, id: &ObjectId) -> PathBuf {
     let hex = id.to_hex();
     root.join("storage").join(kind.dir_name()).join(store_id.as_str()).join(&hex[..2]).join(&hex[2..])
+}
+
+/// `create_dir_all` that returns the parents of the directories it created: their new entries
+/// must be made durable too.
+fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.exists() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(missing.iter().filter_map(|m| m.parent().map(Path::to_path_buf)).collect())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
@@ -164,53 +258,39 @@ fn host_name() -> String {
     raw.iter().map(|&b| if b.is_ascii_alphanumeric() || b == b'-' { b as char } else { '_' }).collect()
 }
 
-/// Removes temp files left by dead writers: on this host, those whose process is gone; from
-/// elsewhere, those older than [`STALE_TEMP_AGE`].
-fn remove_stale_temps(tmp: &Path, host: &str) {
+/// Removes the temp files of dead writers: on this host, writers whose process is gone; from
+/// elsewhere, writers whose journal is older than [`STALE_AGE`]. Each journal lists the
+/// directories to look in, so the tree is never scanned as a whole.
+fn remove_dead_writers_temps(tmp: &Path, host: &str) {
     let Ok(entries) = std::fs::read_dir(tmp) else { return };
     let now = SystemTime::now();
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(TEMP_SUFFIX)) else { continue };
-        // <kind>-<id>.<host>.<pid>.<n>
-        let mut parts = stem.rsplitn(4, '.');
-        let (_n, pid, writer_host) = (parts.next(), parts.next(), parts.next());
-        let dead_here = writer_host == Some(host)
-            && pid.and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+        let Some(writer) = name.to_str().and_then(|n| n.strip_suffix(JOURNAL_SUFFIX)) else { continue };
+        let dead_here = writer.rsplit_once('.').is_some_and(|(h, pid)| {
+            h == host && pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+        });
         let old = e
             .metadata()
             .and_then(|m| m.modified())
-            .map(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP_AGE)
-            .unwrap_or(false);
-        if dead_here || old {
-            let _ = std::fs::remove_file(e.path());
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_AGE);
+        if !(dead_here || old) {
+            continue;
         }
-    }
-}
-
-/// Renames a staged file into place, creating the fan-out directories on first use.
-/// Returns the directories whose entries changed (for fsync mode).
-fn rename_into_place(temp: &Path, dest: &Path, touched: &mut HashSet<PathBuf>) -> io::Result<()> {
-    let parent = dest.parent().expect("object paths have a parent");
-    match std::fs::rename(temp, dest) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound && temp.exists() => {
-            // A new `<store id>/<2 hex>` directory: its own entry in its parent must be durable too.
-            let mut created = parent.to_path_buf();
-            while !created.exists() {
-                if let Some(up) = created.parent() {
-                    touched.insert(up.to_path_buf());
-                }
-                if !created.pop() {
-                    break;
+        let marker = format!(".{writer}.");
+        let dirs = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for dir in dirs.lines().collect::<HashSet<_>>() {
+            let Ok(files) = std::fs::read_dir(dir) else { continue };
+            for f in files.flatten() {
+                let n = f.file_name();
+                let n = n.to_string_lossy();
+                if n.ends_with(TEMP_SUFFIX) && n.contains(&marker) {
+                    let _ = std::fs::remove_file(f.path());
                 }
             }
-            std::fs::create_dir_all(parent)?;
-            std::fs::rename(temp, dest)?;
         }
-        other => other?,
+        let _ = std::fs::remove_file(e.path());
     }
-    touched.insert(parent.to_path_buf());
-    Ok(())
 }
 
 #[async_trait]
@@ -232,60 +312,95 @@ impl ObjectStore for FsStore {
     }
 
     async fn stage(&self, kind: ObjectKind, store_id: &RepoId, id: &ObjectId, data: Bytes) -> io::Result<Staged> {
-        let temp = self.temp_path(kind, id);
-        let path = temp.clone();
-        blocking(move || {
-            let mut f = File::create(&path)?;
-            f.write_all(&data)
+        let (this, store, oid) = (self.clone(), store_id.clone(), *id);
+        let temp = blocking(move || {
+            let temp = this.temp_path(kind, &store, &oid)?;
+            File::create(&temp)?.write_all(&data)?;
+            Ok(temp)
         })
         .await?;
         Ok(Staged { kind, store_id: store_id.clone(), id: *id, temp })
     }
 
     async fn stage_block(&self, store_id: &RepoId, id: &ObjectId) -> io::Result<(Staged, tokio::fs::File)> {
-        let temp = self.temp_path(ObjectKind::Block, id);
-        let file = tokio::fs::File::create(&temp).await?;
-        Ok((Staged { kind: ObjectKind::Block, store_id: store_id.clone(), id: *id, temp }, file))
+        let (this, store, oid) = (self.clone(), store_id.clone(), *id);
+        let (temp, file) = blocking(move || {
+            let temp = this.temp_path(ObjectKind::Block, &store, &oid)?;
+            let file = File::create(&temp)?;
+            Ok((temp, file))
+        })
+        .await?;
+        Ok((Staged { kind: ObjectKind::Block, store_id: store_id.clone(), id: *id, temp }, tokio::fs::File::from_std(file)))
     }
 
     async fn publish(&self, levels: Vec<Vec<Staged>>) -> io::Result<()> {
+        let levels: Vec<Vec<Staged>> = levels.into_iter().filter(|l| !l.is_empty()).collect();
         let all: Vec<PathBuf> = levels.iter().flatten().map(|s| s.temp.clone()).collect();
         if all.is_empty() {
             return Ok(());
         }
         self.sync_contents(all).await?;
-        for level in levels {
-            if level.is_empty() {
-                continue;
-            }
+        let last = levels.len() - 1;
+        for (i, level) in levels.into_iter().enumerate() {
             let root = self.inner.root.clone();
-            let touched = blocking(move || {
+            let (touched, renamed) = blocking(move || {
                 let mut touched = HashSet::new();
                 for s in &level {
-                    rename_into_place(&s.temp, &object_path(&root, s.kind, &s.store_id, &s.id), &mut touched)?;
+                    let dest = object_path(&root, s.kind, &s.store_id, &s.id);
+                    std::fs::rename(&s.temp, &dest)?;
+                    touched.insert(dest.parent().expect("object paths have a parent").to_path_buf());
                 }
-                Ok(touched)
+                Ok((touched, level.into_iter().map(|s| s.temp)))
             })
             .await?;
-            self.sync_names(touched.into_iter().collect()).await?;
+            self.done_with(renamed);
+            if i < last {
+                self.sync_names(touched).await?;
+            } else if self.inner.durability == Durability::Fsync {
+                self.inner.pending_dirs.lock().expect("pending dirs lock").extend(touched);
+            }
         }
         Ok(())
     }
 
+    async fn flush(&self) -> io::Result<()> {
+        self.sync_names(HashSet::new()).await
+    }
+
     async fn discard(&self, staged: Vec<Staged>) {
-        let _ = blocking(move || {
-            for s in staged {
-                let _ = std::fs::remove_file(&s.temp);
+        let temps: Vec<PathBuf> = staged.into_iter().map(|s| s.temp).collect();
+        let removed = blocking(move || {
+            for t in &temps {
+                let _ = std::fs::remove_file(t);
             }
-            Ok(())
+            Ok(temps)
         })
         .await;
+        if let Ok(temps) = removed {
+            self.done_with(temps);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Temp files anywhere below `root`.
+    pub(super) fn temp_files(root: &Path) -> usize {
+        let mut n = 0;
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else if e.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
 
     fn repo() -> RepoId {
         RepoId::parse("3f9e4aa5-d6ba-4066-a1d6-81824f422af1").unwrap()
@@ -312,7 +427,7 @@ mod tests {
                 .join("storage/blocks/3f9e4aa5-d6ba-4066-a1d6-81824f422af1/b3/fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd");
             assert_eq!(std::fs::read(&expected).unwrap(), b"this is renamed folder.\n\naofsnmayhu");
             assert_eq!(store.get(ObjectKind::Block, &repo(), &id).await.unwrap().unwrap().as_ref(), std::fs::read(&expected).unwrap());
-            assert_eq!(std::fs::read_dir(dir.path().join("tmpfiles")).unwrap().count(), 0, "no temp file left");
+            assert_eq!(temp_files(dir.path()), 0, "no temp file left");
         }
     }
 
@@ -327,7 +442,7 @@ mod tests {
         let s = store.stage(ObjectKind::Fs, &repo(), &other, Bytes::from_static(b"xyz")).await.unwrap();
         store.discard(vec![s]).await;
         assert!(!store.contains(ObjectKind::Fs, &repo(), &other).await.unwrap());
-        assert_eq!(std::fs::read_dir(dir.path().join("tmpfiles")).unwrap().count(), 0);
+        assert_eq!(temp_files(dir.path()), 0);
         assert_eq!(store.contains_many(ObjectKind::Fs, &repo(), &[other, id]).await.unwrap(), vec![false, true]);
     }
 
@@ -351,23 +466,37 @@ mod tests {
 mod stale_temp_tests {
     use super::*;
 
-    #[test]
-    fn temps_of_dead_local_writers_are_removed() {
+    fn repo() -> RepoId {
+        RepoId::parse("3f9e4aa5-d6ba-4066-a1d6-81824f422af1").unwrap()
+    }
+
+    /// A writer that died after staging leaves temp files beside their objects; the next open
+    /// finds them through its journal and removes them, and leaves a live writer's alone.
+    #[tokio::test]
+    async fn temps_of_dead_local_writers_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let tmp = dir.path().join("tmpfiles");
-        std::fs::create_dir_all(&tmp).unwrap();
-        let host = host_name();
-        let id = "b3fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd";
-        let dead = tmp.join(format!("blocks-{id}.{host}.999999999.0{TEMP_SUFFIX}"));
-        let alive = tmp.join(format!("blocks-{id}.{host}.{}.0{TEMP_SUFFIX}", std::process::id()));
-        let remote = tmp.join(format!("blocks-{id}.another-host.1.0{TEMP_SUFFIX}"));
-        let seafiles = tmp.join(format!("{id}.Xy12ab"));
-        for p in [&dead, &alive, &remote, &seafiles] {
-            std::fs::write(p, b"x").unwrap();
-        }
-        FsStore::open(dir.path(), Durability::Syncfs).unwrap();
-        assert!(!dead.exists(), "a dead writer's temp file is removed");
-        assert!(alive.exists() && remote.exists(), "live or foreign writers' temp files are kept while young");
-        assert!(seafiles.exists(), "Seafile's own temp files are never touched");
+        let live = FsStore::open(dir.path(), Durability::Syncfs).unwrap();
+        let staged = live.stage(ObjectKind::Fs, &repo(), &ObjectId::hash_of(b"a"), Bytes::from_static(b"a")).await.unwrap();
+
+        // Forge a dead writer of this host: same files a crashed process would leave.
+        let dead = format!("{}.999999999", host_name());
+        let id = ObjectId::hash_of(b"b");
+        let dest = object_path(dir.path(), ObjectKind::Block, &repo(), &id);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let orphan = dest.with_file_name(format!("{}.{dead}.0{TEMP_SUFFIX}", dest.file_name().unwrap().to_string_lossy()));
+        std::fs::write(&orphan, b"b").unwrap();
+        let seafile_temp = dest.with_file_name("0123456789012345678901234567890123456x.Xy12ab");
+        std::fs::write(&seafile_temp, b"c").unwrap();
+        std::fs::write(
+            dir.path().join("tmpfiles").join(format!("{dead}{JOURNAL_SUFFIX}")),
+            format!("{}\n", dest.parent().unwrap().display()),
+        )
+        .unwrap();
+
+        let _other = FsStore::open(dir.path(), Durability::Syncfs).unwrap();
+        assert!(!orphan.exists(), "a dead writer's temp file is removed");
+        assert!(staged.temp.exists(), "a live writer's temp file is kept");
+        assert!(seafile_temp.exists(), "Seafile's own temp files are never touched");
+        assert!(!dir.path().join("tmpfiles").join(format!("{dead}{JOURNAL_SUFFIX}")).exists());
     }
 }

@@ -15,7 +15,8 @@
 //! objects, then dirs from the deepest up, then the commit) and makes each level durable before
 //! the next one is renamed into place. So after a crash at any instruction, every object visible in
 //! `storage/` has durable content and everything it references is durable too: the existence of
-//! an object proves that its whole closure is present.
+//! an object proves that its whole closure is present. [`ObjectStore::flush`] makes the last
+//! level's names durable too, before a head is reported.
 
 mod fs_store;
 pub mod state;
@@ -59,9 +60,16 @@ pub trait ObjectStore: Send + Sync {
     async fn stage_block(&self, store_id: &RepoId, id: &ObjectId) -> std::io::Result<(Staged, tokio::fs::File)>;
 
     /// Makes staged objects visible, level by level: every object of a level is durable (content
-    /// and name) before any object of the next level is renamed into place. An object already
-    /// present is left as it is and its temporary copy removed (same id ⇒ same content).
+    /// and name) before any object of the next level is renamed into place, and before any object
+    /// of a later `publish`. An object already present is replaced by its identical copy.
+    ///
+    /// The names of the *last* level are made durable lazily, by the next `publish` or by
+    /// [`flush`](Self::flush): nothing references them yet, so a crash can only lose them.
     async fn publish(&self, levels: Vec<Vec<Staged>>) -> std::io::Result<()>;
+
+    /// Makes everything published so far durable. Call it before telling anyone that a head's
+    /// closure is in the store.
+    async fn flush(&self) -> std::io::Result<()>;
 
     /// Removes staged objects that will not be published.
     async fn discard(&self, staged: Vec<Staged>);

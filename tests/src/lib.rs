@@ -310,6 +310,15 @@ pub fn tree_digest(root: &Path) -> BTreeMap<PathBuf, ObjectId> {
     out
 }
 
+/// Number of stored objects below `root`: files named as Seafile names them (38 hex digits in a
+/// two-hex-digit directory), so temp files do not count.
+pub fn count_objects(root: &Path) -> usize {
+    tree_digest(root)
+        .keys()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 38 && n.bytes().all(|b| b.is_ascii_hexdigit())))
+        .count()
+}
+
 /// Number of regular files below `root`.
 pub fn count_files(root: &Path) -> usize {
     let mut n = 0;
