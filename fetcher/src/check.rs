@@ -25,14 +25,25 @@ pub async fn check(store: &FsStore, only: &[RepoId], verify_block_hashes: bool) 
     let mut out = Vec::new();
     for repo in selected {
         let Some(state) = records.iter().find(|s| s.repo_id == repo) else {
-            out.push(LibraryCheck { repo_id: repo, ok: false, error: Some("no backup of this library in the store".into()), report: None });
+            out.push(LibraryCheck {
+                repo_id: repo,
+                ok: false,
+                error: Some("no backup of this library in the store".into()),
+                report: None,
+            });
             continue;
         };
         let Some(head) = state.head else {
-            out.push(LibraryCheck { repo_id: repo, ok: false, error: Some("library was never backed up completely".into()), report: None });
+            out.push(LibraryCheck {
+                repo_id: repo,
+                ok: false,
+                error: Some("library was never backed up completely".into()),
+                report: None,
+            });
             continue;
         };
-        let opts = VerifyOptions { verify_block_hashes, skipped: state.skipped.iter().map(|s| s.id).collect::<HashSet<_>>() };
+        let opts =
+            VerifyOptions { verify_block_hashes, skipped: state.skipped.iter().map(|s| s.id).collect::<HashSet<_>>() };
         let report = verify_library(store, &repo, &state.store_id, &head, &opts).await?;
         out.push(LibraryCheck { repo_id: repo, ok: report.is_ok(), error: None, report: Some(report) });
     }
@@ -44,7 +55,7 @@ pub fn check_line(c: &LibraryCheck) -> String {
         (_, Some(e)) => format!("FAILED  {}: {e}", c.repo_id),
         (Some(r), None) => {
             let mut line = format!(
-                "{}{}: {} commits, {} fs objects, {} blocks checked",
+                "{}{}: checked commits {}, fs objects {}, blocks {}",
                 if r.is_ok() { "ok      " } else { "DAMAGED " },
                 c.repo_id,
                 r.commits,
@@ -52,7 +63,7 @@ pub fn check_line(c: &LibraryCheck) -> String {
                 r.blocks
             );
             if r.skipped_seen > 0 {
-                line.push_str(&format!(", {} skipped objects referenced", r.skipped_seen));
+                line.push_str(&format!("; skipped objects referenced {} (skipped by a forced sync)", r.skipped_seen));
             }
             if !r.is_ok() {
                 line.push_str(&format!(", {} problems:", r.problem_count));

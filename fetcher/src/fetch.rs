@@ -135,7 +135,10 @@ impl LibraryFetch {
 
     /// Fetches everything `head` needs that the store lacks.
     pub async fn run(&self, head: ObjectId) -> Result<FetchReport, FetchError> {
+        let started = std::time::Instant::now();
         let commits = self.collect_history(head).await?;
+        tracing::debug!(repo = %self.repo, new_commits = commits.len(), ms = started.elapsed().as_secs_f64() * 1e3, "history walked");
+        let up_to_date = commits.is_empty();
         self.progress.commits_total.store(commits.len() as u64, Ordering::Relaxed);
         let mut complete = HashSet::new();
         for commit in commits {
@@ -143,7 +146,9 @@ impl LibraryFetch {
             complete.insert(commit.id);
             self.progress.commits_done.fetch_add(1, Ordering::Relaxed);
         }
-        self.store.flush().await.map_err(FetchError::store("making the new objects durable"))?;
+        if !up_to_date {
+            self.store.flush().await.map_err(FetchError::store("making the new objects durable"))?;
+        }
         let skipped = std::mem::take(&mut *self.skipped.lock().expect("skip list lock"));
         Ok(FetchReport { head, stats: self.progress.stats(), skipped })
     }
@@ -159,8 +164,7 @@ impl LibraryFetch {
         let mut frontier = vec![head];
         while !frontier.is_empty() {
             let present = self.contains(ObjectKind::Commit, &self.repo, &frontier).await?;
-            let wanted: Vec<ObjectId> =
-                frontier.iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| *id).collect();
+            let wanted: Vec<ObjectId> = frontier.iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| *id).collect();
             let results: Vec<(ObjectId, Result<Commit, SyncError>)> = futures::stream::iter(wanted)
                 .map(|id| async move { (id, self.client.commit(&id).await) })
                 .buffer_unordered(self.opts.commit_workers.max(1))
@@ -202,6 +206,7 @@ impl LibraryFetch {
     // ---- one commit ----------------------------------------------------------------------
 
     async fn fetch_commit(&self, commit: &Commit, complete: &HashSet<ObjectId>) -> Result<(), FetchError> {
+        let started = std::time::Instant::now();
         let fetched = if commit.root_id.is_empty() {
             HashMap::new()
         } else {
@@ -224,21 +229,38 @@ impl LibraryFetch {
             }
         };
 
-        self.fetch_blocks(&fetched, commit.id).await?;
-        let mut levels = self.stage_fs_levels(fetched).await?;
+        let fs_done = started.elapsed();
+        // The last group of blocks is published together with the trees that need it.
+        let last_blocks = self.fetch_blocks(&fetched, commit.id).await?;
+        let blocks_done = started.elapsed();
+        let fs_count = fetched.len();
+        let mut levels = vec![last_blocks];
+        levels.extend(self.stage_fs_levels(fetched).await?);
         let staged = self
             .store
             .stage(ObjectKind::Commit, &self.repo, &commit.id, commit.raw().clone())
             .await
             .map_err(FetchError::store(format!("staging commit {}", commit.id)))?;
         levels.push(vec![staged]);
+        let depth = levels.len();
         self.publish(levels).await?;
         self.progress.commit_bytes.fetch_add(commit.raw().len() as u64, Ordering::Relaxed);
+        tracing::debug!(
+            repo = %self.repo, commit = %commit.id, fs = fs_count, levels = depth,
+            fs_ms = fs_done.as_secs_f64() * 1e3,
+            blocks_ms = (blocks_done - fs_done).as_secs_f64() * 1e3,
+            publish_ms = (started.elapsed() - blocks_done).as_secs_f64() * 1e3,
+            "commit stored"
+        );
         Ok(())
     }
 
     /// A parent whose closure is complete in the store, first parent preferred.
-    async fn complete_parent(&self, commit: &Commit, complete: &HashSet<ObjectId>) -> Result<Option<ObjectId>, FetchError> {
+    async fn complete_parent(
+        &self,
+        commit: &Commit,
+        complete: &HashSet<ObjectId>,
+    ) -> Result<Option<ObjectId>, FetchError> {
         for p in commit.parents() {
             if complete.contains(&p) || self.contains(ObjectKind::Commit, &self.repo, &[p]).await?[0] {
                 return Ok(Some(p));
@@ -250,7 +272,8 @@ impl LibraryFetch {
     /// Client-side tree walk: breadth-first from `root`, fetching every object the store lacks.
     async fn walk_tree(&self, root: ObjectId, commit: ObjectId) -> Result<HashMap<ObjectId, FetchedFs>, FetchError> {
         let mut out: HashMap<ObjectId, FetchedFs> = HashMap::new();
-        let mut queue = if self.contains(ObjectKind::Fs, &self.store_id, &[root]).await?[0] { vec![] } else { vec![root] };
+        let mut queue =
+            if self.contains(ObjectKind::Fs, &self.store_id, &[root]).await?[0] { vec![] } else { vec![root] };
         while !queue.is_empty() {
             let got = self.fetch_fs_set(queue, commit).await?;
             let mut children = Vec::new();
@@ -270,7 +293,11 @@ impl LibraryFetch {
     }
 
     /// Fetches and verifies fs objects, several pack-fs requests in flight.
-    async fn fetch_fs_set(&self, ids: Vec<ObjectId>, commit: ObjectId) -> Result<HashMap<ObjectId, FetchedFs>, FetchError> {
+    async fn fetch_fs_set(
+        &self,
+        ids: Vec<ObjectId>,
+        commit: ObjectId,
+    ) -> Result<HashMap<ObjectId, FetchedFs>, FetchError> {
         let chunks: Vec<Vec<ObjectId>> = ids.chunks(PACK_FS_BATCH).map(<[_]>::to_vec).collect();
         let results: Vec<Vec<FetchedFs>> = futures::stream::iter(chunks)
             .map(|chunk| self.fetch_fs_chunk(chunk, commit))
@@ -315,7 +342,13 @@ impl LibraryFetch {
                         return Err(FetchError::sync(format!("fetching fs objects of commit {commit}"))(err));
                     }
                     for id in &missing {
-                        self.skip_or_fail(ObjectKind::Fs, *id, referenced_by(), "missing on the primary".into(), false)?;
+                        self.skip_or_fail(
+                            ObjectKind::Fs,
+                            *id,
+                            referenced_by(),
+                            "missing on the primary".into(),
+                            false,
+                        )?;
                     }
                     ids.retain(|x| !missing.contains(x));
                 }
@@ -325,8 +358,12 @@ impl LibraryFetch {
     }
 
     /// Downloads the blocks of the fetched file objects that the store lacks, publishing them in
-    /// groups as they arrive.
-    async fn fetch_blocks(&self, fetched: &HashMap<ObjectId, FetchedFs>, commit: ObjectId) -> Result<(), FetchError> {
+    /// groups as they arrive. Returns the last group, staged but not yet published.
+    async fn fetch_blocks(
+        &self,
+        fetched: &HashMap<ObjectId, FetchedFs>,
+        commit: ObjectId,
+    ) -> Result<Vec<Staged>, FetchError> {
         let mut owner: HashMap<ObjectId, ObjectId> = HashMap::new();
         for f in fetched.values() {
             if let FsObject::File(file) = &f.object {
@@ -358,7 +395,8 @@ impl LibraryFetch {
                 ));
             }
             let Some(joined) = tasks.join_next().await else { break };
-            let (id, result) = joined.map_err(|e| FetchError::store("block download task")(std::io::Error::other(e)))?;
+            let (id, result) =
+                joined.map_err(|e| FetchError::store("block download task")(std::io::Error::other(e)))?;
             match result {
                 Ok((staged, n)) => {
                     self.progress.blocks.fetch_add(1, Ordering::Relaxed);
@@ -375,11 +413,16 @@ impl LibraryFetch {
             }
         }
         drop(tx);
-        let published = publisher.await.map_err(|e| FetchError::store("block publisher task")(std::io::Error::other(e)))?;
-        // Blocks reference nothing, so those downloaded before a failure are kept: less to fetch next time.
-        match failure {
-            Some(e) => Err(e),
-            None => published.map_err(FetchError::store("publishing blocks")),
+        let published =
+            publisher.await.map_err(|e| FetchError::store("block publisher task")(std::io::Error::other(e)))?;
+        match (failure, published) {
+            (None, Ok(last_group)) => Ok(last_group),
+            (Some(e), Ok(last_group)) => {
+                // Blocks reference nothing: keep what was downloaded, less to fetch next time.
+                self.publish(vec![last_group]).await?;
+                Err(e)
+            }
+            (_, Err(e)) => Err(FetchError::store("publishing blocks")(e)),
         }
     }
 
@@ -388,11 +431,8 @@ impl LibraryFetch {
             return self.skip_or_fail(ObjectKind::Block, id, referenced_by, err.to_string(), true);
         }
         if err.is_transient() {
-            let missing = self
-                .client
-                .check_blocks(&[id])
-                .await
-                .map_err(FetchError::sync(format!("checking block {id}")))?;
+            let missing =
+                self.client.check_blocks(&[id]).await.map_err(FetchError::sync(format!("checking block {id}")))?;
             if missing.contains(&id) {
                 return self.skip_or_fail(ObjectKind::Block, id, referenced_by, "missing on the primary".into(), false);
             }
@@ -463,13 +503,13 @@ impl LibraryFetch {
 
 /// Publishes staged blocks in groups of `max_group` blocks or [`BLOCK_GROUP_BYTES`], whichever
 /// comes first, while downloads go on: one durability barrier per group rather than per block.
+/// The last, partial group is returned unpublished when the sender closes.
 async fn publish_blocks(
     store: Arc<dyn ObjectStore>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(Staged, u64)>,
     max_group: usize,
-) -> std::io::Result<()> {
-    let mut open = true;
-    while open {
+) -> std::io::Result<Vec<Staged>> {
+    loop {
         let (mut group, mut bytes) = (Vec::new(), 0);
         while group.len() < max_group && bytes < BLOCK_GROUP_BYTES {
             match rx.recv().await {
@@ -477,10 +517,7 @@ async fn publish_blocks(
                     group.push(s);
                     bytes += n;
                 }
-                None => {
-                    open = false;
-                    break;
-                }
+                None => return Ok(group),
             }
         }
         if let Err(e) = store.publish(vec![group]).await {
@@ -493,7 +530,6 @@ async fn publish_blocks(
             return Err(e);
         }
     }
-    Ok(())
 }
 
 /// Streams one block into a staged temp file; the temp file is removed on failure.
@@ -570,7 +606,11 @@ fn dir_heights(fetched: &HashMap<ObjectId, FetchedFs>) -> HashMap<ObjectId, u32>
                 continue;
             }
             let child_dirs = || {
-                fetched[&id].object.fs_children().into_iter().filter(|c| matches!(fetched.get(c), Some(f) if matches!(f.object, FsObject::Dir(_))))
+                fetched[&id]
+                    .object
+                    .fs_children()
+                    .into_iter()
+                    .filter(|c| matches!(fetched.get(c), Some(f) if matches!(f.object, FsObject::Dir(_))))
             };
             if expanded {
                 let h = child_dirs().map(|c| heights.get(&c).copied().unwrap_or(0)).max().unwrap_or(0) + 1;
@@ -583,4 +623,3 @@ fn dir_heights(fetched: &HashMap<ObjectId, FetchedFs>) -> HashMap<ObjectId, u32>
     }
     heights
 }
-

@@ -13,7 +13,13 @@ use seaf_store::{Durability, FsStore};
 use seaf_sync_client::{ClientConfig, RetryPolicy, SyncClient};
 
 #[derive(Parser)]
-#[command(name = "seaf-backup-fetcher", version, about = "Fetches Seafile libraries, with full history, into a seafile-data tree")]
+#[command(
+    name = "seaf-backup-fetcher",
+    version,
+    about = "Fetches Seafile libraries, with full history, into a seafile-data tree",
+    after_help = "Exit status: 0 when every selected library is backed up (or complete), 1 when one or more \
+                  failed (each is named with its reason), 2 on a usage or setup error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Back up libraries of a primary once and exit (0 only when every selected library is backed up).
-    Once(OnceArgs),
+    Once(Box<OnceArgs>),
     /// Check that backed-up libraries are complete: every commit, fs object and block of their
     /// history present and hash-valid (exit 0 only when all are).
     Verify(VerifyArgs),
@@ -97,6 +103,7 @@ struct VerifyArgs {
     /// Do not hash blocks, only check they exist.
     #[arg(long)]
     no_block_hash_check: bool,
+    /// Print the findings as JSON on stdout.
     #[arg(long)]
     json: bool,
 }
@@ -108,7 +115,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().command {
-        Command::Once(a) => run_once(a).await,
+        Command::Once(a) => run_once(*a).await,
         Command::Verify(a) => run_verify(a).await,
     };
     match result {
@@ -134,7 +141,8 @@ async fn run_once(a: OnceArgs) -> anyhow::Result<bool> {
         ..ClientConfig::new(a.primary.clone())
     })
     .context("setting up the HTTP client")?;
-    let store = FsStore::open(&a.store, t.durability).with_context(|| format!("opening the store {}", a.store.display()))?;
+    let store =
+        FsStore::open(&a.store, t.durability).with_context(|| format!("opening the store {}", a.store.display()))?;
     let opts = once::OnceOptions {
         sync_token: a.sync_token,
         libraries: a.libraries,

@@ -134,7 +134,11 @@ pub async fn run(
     }
     let mut totals = FetchStats::default();
     for o in &outcomes {
-        for (sum, add) in [(&mut totals.commits, &o.stats.commits), (&mut totals.fs, &o.stats.fs), (&mut totals.blocks, &o.stats.blocks)] {
+        for (sum, add) in [
+            (&mut totals.commits, &o.stats.commits),
+            (&mut totals.fs, &o.stats.fs),
+            (&mut totals.blocks, &o.stats.blocks),
+        ] {
             sum.objects += add.objects;
             sum.bytes += add.bytes;
         }
@@ -174,13 +178,20 @@ async fn backup_one(fetch: &LibraryFetch, t: &Target, states: &StateDir) -> Libr
     outcome
 }
 
-/// Moves the library's record to the new head, after its closure is durable.
+/// Moves the library's record to the new head, after its closure is durable. A record that
+/// would not change is not rewritten (an up-to-date library costs no write).
 fn record_success(states: &StateDir, t: &Target, skipped: &[SkippedObject]) -> std::io::Result<()> {
-    let mut state = states.load(&t.repo_id)?.unwrap_or_else(|| LibraryState::new(t.repo_id.clone(), t.store_id.clone()));
+    let old = states.load(&t.repo_id)?;
+    let mut state = old.clone().unwrap_or_else(|| LibraryState::new(t.repo_id.clone(), t.store_id.clone()));
     state.store_id = t.store_id.clone();
     state.head = Some(t.head);
     state.add_skipped(skipped.iter().cloned());
-    state.synced_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    if old.as_ref().is_some_and(|o| o.head == state.head && o.store_id == state.store_id && o.skipped == state.skipped)
+    {
+        return Ok(());
+    }
+    state.synced_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     states.save(&state)
 }
 
@@ -190,7 +201,7 @@ pub fn outcome_line(o: &LibraryOutcome) -> String {
         return format!("FAILED  {}{name}: {}", o.repo_id, o.error.as_deref().unwrap_or("unknown error"));
     }
     let mut line = format!(
-        "ok      {}{name}: head {}, {} commits, {} fs objects, {} blocks ({}) in {:.1} s",
+        "ok      {}{name}: head {}; fetched commits {}, fs objects {}, blocks {} ({}) in {:.1} s",
         o.repo_id,
         &o.head.to_string()[..12],
         o.stats.commits.objects,
@@ -212,7 +223,7 @@ pub fn summary_line(r: &OnceReport) -> String {
     let failed = r.libraries.iter().filter(|l| !l.ok).count();
     let bytes = r.totals.commits.bytes + r.totals.fs.bytes + r.totals.blocks.bytes;
     format!(
-        "{} libraries: {} backed up, {failed} failed; transferred {} commits, {} fs objects, {} blocks, {} in {:.1} s ({}/s)",
+        "{} libraries: {} backed up, {failed} failed; fetched commits {}, fs objects {}, blocks {}, {} in {:.1} s ({}/s)",
         r.libraries.len(),
         r.libraries.len() - failed,
         r.totals.commits.objects,

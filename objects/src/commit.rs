@@ -195,10 +195,9 @@ impl CommitIdInput<'_> {
         };
         put(self.root_id.to_string().as_bytes());
         put(self.creator.as_bytes());
-        match self.creator_name {
-            Some(name) => put(name.as_bytes()),
-            // C skips a NULL creator_name entirely; Go writes the empty string, which hashes alike.
-            None => {}
+        // C skips a NULL creator_name entirely; Go writes the empty string, which hashes alike.
+        if let Some(name) = self.creator_name {
+            put(name.as_bytes());
         }
         put(self.description.as_bytes());
         h.update(self.ctime.to_be_bytes());
@@ -262,8 +261,7 @@ mod tests {
         };
         assert_eq!(created.c_id(), oid("1b137a913aaa7079a6580578269b1560e7ef9f1c"));
 
-        let anonymous =
-            CommitIdInput { root_id: &root, creator: ZERO, creator_name: None, description: "x", ctime: 0 };
+        let anonymous = CommitIdInput { root_id: &root, creator: ZERO, creator_name: None, description: "x", ctime: 0 };
         assert_eq!(anonymous.c_id(), oid("1304ee9278c7ff73f9e8070b38dfb1ceed2b27b6"));
     }
 

@@ -72,12 +72,9 @@ impl FsObject {
     pub fn fs_children(&self) -> Vec<ObjectId> {
         match self {
             FsObject::File(_) => Vec::new(),
-            FsObject::Dir(d) => d
-                .dirents
-                .iter()
-                .filter(|e| (e.is_dir() || e.is_file()) && !e.id.is_empty())
-                .map(|e| e.id)
-                .collect(),
+            FsObject::Dir(d) => {
+                d.dirents.iter().filter(|e| (e.is_dir() || e.is_file()) && !e.id.is_empty()).map(|e| e.id).collect()
+            }
         }
     }
 }
@@ -290,7 +287,7 @@ pub mod v0 {
     }
 
     fn parse_file(b: &[u8]) -> Option<FsObject> {
-        if b.len() < 12 || (b.len() - 12) % 20 != 0 {
+        if b.len() < 12 || !(b.len() - 12).is_multiple_of(20) {
             return None;
         }
         let size = u64::from_be_bytes(b[4..12].try_into().ok()?);
@@ -409,7 +406,8 @@ mod tests {
         let stored = hex::decode(TV2_HEX).unwrap();
         assert_eq!(stored.len(), 93);
         let obj = verify(&oid(TV2_ID), &stored).unwrap();
-        let file = FsObject::File(SeafFile { block_ids: vec![oid("b3fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd")], size: 35 });
+        let file =
+            FsObject::File(SeafFile { block_ids: vec![oid("b3fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd")], size: 35 });
         assert_eq!(obj, file);
         assert_eq!(v1::to_json(&file), TV2_JSON);
         assert_eq!(TV2_JSON.len(), 96);
@@ -504,12 +502,18 @@ mod tests {
     #[test]
     fn rejects_bad_names_and_types() {
         for name in ["..", "a/b", ""] {
-            let json = format!(r#"{{"dirents": [{{"id": "{}", "mode": 16384, "mtime": 1, "name": "{name}"}}], "type": 3, "version": 1}}"#, "0".repeat(40));
+            let json = format!(
+                r#"{{"dirents": [{{"id": "{}", "mode": 16384, "mtime": 1, "name": "{name}"}}], "type": 3, "version": 1}}"#,
+                "0".repeat(40)
+            );
             assert!(v1::parse_json(json.as_bytes()).is_err(), "{name}");
         }
         assert!(v1::parse_json(br#"{"type": 2, "version": 1}"#).is_err());
         assert!(v1::parse_json(br#"{"block_ids": [], "size": 0, "type": 1}"#).is_err(), "version missing");
-        let no_modifier = format!(r#"{{"dirents": [{{"id": "{}", "mode": 33188, "mtime": 1, "name": "f", "size": 0}}], "type": 3, "version": 1}}"#, "0".repeat(40));
+        let no_modifier = format!(
+            r#"{{"dirents": [{{"id": "{}", "mode": 33188, "mtime": 1, "name": "f", "size": 0}}], "type": 3, "version": 1}}"#,
+            "0".repeat(40)
+        );
         assert!(v1::parse_json(no_modifier.as_bytes()).is_err());
     }
 

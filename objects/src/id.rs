@@ -242,9 +242,6 @@ mod tests {
     fn tv3_block_id() {
         let content = b"this is renamed folder.\n\naofsnmayhu";
         assert_eq!(content.len(), 35);
-        assert_eq!(
-            ObjectId::hash_of(content).to_string(),
-            "b3fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd"
-        );
+        assert_eq!(ObjectId::hash_of(content).to_string(), "b3fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd");
     }
 }

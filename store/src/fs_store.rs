@@ -330,7 +330,10 @@ impl ObjectStore for FsStore {
             Ok((temp, file))
         })
         .await?;
-        Ok((Staged { kind: ObjectKind::Block, store_id: store_id.clone(), id: *id, temp }, tokio::fs::File::from_std(file)))
+        Ok((
+            Staged { kind: ObjectKind::Block, store_id: store_id.clone(), id: *id, temp },
+            tokio::fs::File::from_std(file),
+        ))
     }
 
     async fn publish(&self, levels: Vec<Vec<Staged>>) -> io::Result<()> {
@@ -426,7 +429,10 @@ mod tests {
                 .path()
                 .join("storage/blocks/3f9e4aa5-d6ba-4066-a1d6-81824f422af1/b3/fb3f1d7d7d3c7bad7837df7f53a2d8bd8472bd");
             assert_eq!(std::fs::read(&expected).unwrap(), b"this is renamed folder.\n\naofsnmayhu");
-            assert_eq!(store.get(ObjectKind::Block, &repo(), &id).await.unwrap().unwrap().as_ref(), std::fs::read(&expected).unwrap());
+            assert_eq!(
+                store.get(ObjectKind::Block, &repo(), &id).await.unwrap().unwrap().as_ref(),
+                std::fs::read(&expected).unwrap()
+            );
             assert_eq!(temp_files(dir.path()), 0, "no temp file left");
         }
     }
@@ -476,14 +482,16 @@ mod stale_temp_tests {
     async fn temps_of_dead_local_writers_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let live = FsStore::open(dir.path(), Durability::Syncfs).unwrap();
-        let staged = live.stage(ObjectKind::Fs, &repo(), &ObjectId::hash_of(b"a"), Bytes::from_static(b"a")).await.unwrap();
+        let staged =
+            live.stage(ObjectKind::Fs, &repo(), &ObjectId::hash_of(b"a"), Bytes::from_static(b"a")).await.unwrap();
 
         // Forge a dead writer of this host: same files a crashed process would leave.
         let dead = format!("{}.999999999", host_name());
         let id = ObjectId::hash_of(b"b");
         let dest = object_path(dir.path(), ObjectKind::Block, &repo(), &id);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        let orphan = dest.with_file_name(format!("{}.{dead}.0{TEMP_SUFFIX}", dest.file_name().unwrap().to_string_lossy()));
+        let orphan =
+            dest.with_file_name(format!("{}.{dead}.0{TEMP_SUFFIX}", dest.file_name().unwrap().to_string_lossy()));
         std::fs::write(&orphan, b"b").unwrap();
         let seafile_temp = dest.with_file_name("0123456789012345678901234567890123456x.Xy12ab");
         std::fs::write(&seafile_temp, b"c").unwrap();

@@ -64,9 +64,9 @@ impl StateDir {
 
     pub fn load(&self, repo: &RepoId) -> io::Result<Option<LibraryState>> {
         match std::fs::read(self.path(repo)) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", self.path(repo).display()))
-            }),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", self.path(repo).display()))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

@@ -249,7 +249,10 @@ mod tests {
         std::fs::write(&block_path, b"block c0ntent").unwrap();
         let r = verify_library(&l.store, &l.repo, &l.repo, &l.head, &opts()).await.unwrap();
         assert_eq!(r.problem_count, 1);
-        assert_eq!((r.problems[0].kind, r.problems[0].id, r.problems[0].referenced_by), (ObjectKind::Block, l.block, Some(l.file)));
+        assert_eq!(
+            (r.problems[0].kind, r.problems[0].id, r.problems[0].referenced_by),
+            (ObjectKind::Block, l.block, Some(l.file))
+        );
 
         std::fs::remove_file(&block_path).unwrap();
         let r = verify_library(&l.store, &l.repo, &l.repo, &l.head, &opts()).await.unwrap();

@@ -93,11 +93,7 @@ impl RepoClient {
         if verify_hash {
             let actual = ObjectId::from_bytes(hasher.finalize().into());
             if actual != *id {
-                return Err(SyncError::Object(ObjectError::HashMismatch {
-                    kind: ObjectKind::Block,
-                    id: *id,
-                    actual,
-                }));
+                return Err(SyncError::Object(ObjectError::HashMismatch { kind: ObjectKind::Block, id: *id, actual }));
             }
         }
         Ok(received)

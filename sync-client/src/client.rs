@@ -54,9 +54,7 @@ struct Inner {
 
 impl fmt::Debug for SyncClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SyncClient")
-            .field("base_url", &self.inner.base.as_str())
-            .finish_non_exhaustive()
+        f.debug_struct("SyncClient").field("base_url", &self.inner.base.as_str()).finish_non_exhaustive()
     }
 }
 
@@ -88,23 +86,13 @@ impl SyncClient {
             .tls_danger_accept_invalid_certs(cfg.danger_accept_invalid_certs);
         let mut extra = Vec::new();
         if let Some(path) = &cfg.extra_root_ca {
-            let pem = std::fs::read(path).map_err(|e| {
-                SyncError::Config(format!(
-                    "cannot read extra root CA file {}: {e}",
-                    path.display()
-                ))
-            })?;
+            let pem = std::fs::read(path)
+                .map_err(|e| SyncError::Config(format!("cannot read extra root CA file {}: {e}", path.display())))?;
             extra = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                SyncError::Config(format!(
-                    "extra root CA file {} is not valid PEM: {e}",
-                    path.display()
-                ))
+                SyncError::Config(format!("extra root CA file {} is not valid PEM: {e}", path.display()))
             })?;
             if extra.is_empty() {
-                return Err(SyncError::Config(format!(
-                    "extra root CA file {} holds no certificate",
-                    path.display()
-                )));
+                return Err(SyncError::Config(format!("extra root CA file {} holds no certificate", path.display())));
             }
         }
         builder = if base.scheme() == "https" {
@@ -114,17 +102,8 @@ impl SyncClient {
             // start on hosts that have none.
             builder.tls_certs_only(extra)
         };
-        let http = builder
-            .build()
-            .map_err(|e| SyncError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(SyncClient {
-            inner: Arc::new(Inner {
-                http,
-                base,
-                request_timeout: cfg.request_timeout,
-                retry: cfg.retry,
-            }),
-        })
+        let http = builder.build().map_err(|e| SyncError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(SyncClient { inner: Arc::new(Inner { http, base, request_timeout: cfg.request_timeout, retry: cfg.retry }) })
     }
 
     /// The normalised base URL (always ends with `/`).
@@ -155,21 +134,13 @@ impl SyncClient {
     /// `POST repo/head-commits-multi` (unauthenticated), in batches of [`HEAD_COMMITS_BATCH`].
     ///
     /// Libraries missing from the result are deleted on the primary (or have no branch).
-    pub async fn head_commits_multi(
-        &self,
-        repos: &[RepoId],
-    ) -> Result<HashMap<RepoId, ObjectId>, SyncError> {
+    pub async fn head_commits_multi(&self, repos: &[RepoId]) -> Result<HashMap<RepoId, ObjectId>, SyncError> {
         let mut seen = HashSet::new();
         let wanted: Vec<&RepoId> = repos.iter().filter(|r| seen.insert(*r)).collect();
         let mut out = HashMap::with_capacity(wanted.len());
         for batch in wanted.chunks(HEAD_COMMITS_BATCH) {
             let body = json_body(&batch)?;
-            let call = Call::new(
-                Method::POST,
-                "repo/head-commits-multi".into(),
-                self.request_timeout(),
-            )
-            .body(body);
+            let call = Call::new(Method::POST, "repo/head-commits-multi".into(), self.request_timeout()).body(body);
             let heads: HashMap<RepoId, ObjectId> = self.get_json(&call).await?;
             // Only what was asked: the caller treats absence as deletion, presence as a head.
             out.extend(heads.into_iter().filter(|(r, _)| seen.contains(r)));
@@ -182,12 +153,7 @@ impl SyncClient {
     /// The body is a JSON array of [`RepoListEntry`]; an object `{"repos": [...]}` is accepted too.
     pub async fn repo_list(&self, sync_token: &str) -> Result<Vec<RepoListEntry>, SyncError> {
         let token = TokenHeader::new(sync_token).header("the shared sync token")?;
-        let call = Call::new(
-            Method::GET,
-            "server-sync/repo-list".into(),
-            self.request_timeout(),
-        )
-        .token(token);
+        let call = Call::new(Method::GET, "server-sync/repo-list".into(), self.request_timeout()).token(token);
         let value: serde_json::Value = self.get_json(&call).await?;
         let list = match value {
             serde_json::Value::Object(mut m) if m.get("repos").is_some_and(|v| v.is_array()) => {
@@ -195,9 +161,8 @@ impl SyncClient {
             }
             v => v,
         };
-        serde_json::from_value(list).map_err(|e| {
-            SyncError::Protocol(format!("{}: unexpected response body: {e}", call.endpoint))
-        })
+        serde_json::from_value(list)
+            .map_err(|e| SyncError::Protocol(format!("{}: unexpected response body: {e}", call.endpoint)))
     }
 
     /// A client for one library's endpoints, authenticated with that library's token.
@@ -212,9 +177,7 @@ impl SyncClient {
     }
 
     pub(crate) fn fs_id_list_timeout(&self) -> Duration {
-        self.inner
-            .request_timeout
-            .saturating_mul(FS_ID_LIST_TIMEOUT_FACTOR)
+        self.inner.request_timeout.saturating_mul(FS_ID_LIST_TIMEOUT_FACTOR)
     }
 
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
@@ -222,40 +185,32 @@ impl SyncClient {
     }
 
     fn url(&self, call: &Call) -> Result<Url, SyncError> {
-        let mut url = self.inner.base.join(&call.path).map_err(|e| {
-            SyncError::Config(format!("cannot build the URL of {}: {e}", call.endpoint))
-        })?;
+        let mut url = self
+            .inner
+            .base
+            .join(&call.path)
+            .map_err(|e| SyncError::Config(format!("cannot build the URL of {}: {e}", call.endpoint)))?;
         if !call.query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
+            url.query_pairs_mut().extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         Ok(url)
     }
 
     /// Sends one attempt of `call` and maps a non-2xx status to its error.
     pub(crate) async fn send(&self, call: &Call) -> Result<Response, SyncError> {
-        let mut req = self
-            .inner
-            .http
-            .request(call.method.clone(), self.url(call)?);
+        let mut req = self.inner.http.request(call.method.clone(), self.url(call)?);
         if let Some(token) = &call.token {
             req = req.header(TOKEN_HEADER, token.clone());
         }
         if let Some(body) = &call.body {
-            req = req
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            req = req.header(CONTENT_TYPE, "application/json").body(body.clone());
         }
         let resp = match call.timeout {
             Timeout::Total(d) => req.timeout(d).send().await,
-            Timeout::Idle(d) => {
-                tokio::time::timeout(d, req.send())
-                    .await
-                    .map_err(|_| SyncError::Network {
-                        endpoint: call.endpoint.clone(),
-                        message: format!("no response within {d:?}"),
-                    })?
-            }
+            Timeout::Idle(d) => tokio::time::timeout(d, req.send()).await.map_err(|_| SyncError::Network {
+                endpoint: call.endpoint.clone(),
+                message: format!("no response within {d:?}"),
+            })?,
         }
         .map_err(|e| SyncError::network(&call.endpoint, e))?;
         if resp.status().is_success() {
@@ -265,30 +220,13 @@ impl SyncClient {
         let body = error_snippet(resp, self.request_timeout()).await;
         Err(match (status, &call.repo) {
             // 401 only comes from an authenticating proxy in front of the primary.
-            (401 | 403, _) => SyncError::Auth {
-                endpoint: call.endpoint.clone(),
-                status,
-                body,
-            },
+            (401 | 403, _) => SyncError::Auth { endpoint: call.endpoint.clone(), status, body },
             // The servers answer 400 to a missing token; with a token, 400 is a plain bad request.
-            (400, _) if call.token_missing => SyncError::Auth {
-                endpoint: call.endpoint.clone(),
-                status,
-                body,
-            },
-            (404, _) => SyncError::NotFound {
-                what: call
-                    .not_found
-                    .clone()
-                    .unwrap_or_else(|| call.endpoint.clone()),
-            },
+            (400, _) if call.token_missing => SyncError::Auth { endpoint: call.endpoint.clone(), status, body },
+            (404, _) => SyncError::NotFound { what: call.not_found.clone().unwrap_or_else(|| call.endpoint.clone()) },
             (444, Some(repo)) => SyncError::RepoDeleted(repo.clone()),
             (445, Some(repo)) => SyncError::RepoCorrupted(repo.clone()),
-            _ => SyncError::Status {
-                endpoint: call.endpoint.clone(),
-                status,
-                body,
-            },
+            _ => SyncError::Status { endpoint: call.endpoint.clone(), status, body },
         })
     }
 
@@ -327,11 +265,7 @@ impl SyncClient {
     }
 
     /// Runs `attempt` until it succeeds, fails permanently, or the retry policy is exhausted.
-    pub(crate) async fn retrying<T, F, Fut>(
-        &self,
-        endpoint: &str,
-        attempt: F,
-    ) -> Result<T, SyncError>
+    pub(crate) async fn retrying<T, F, Fut>(&self, endpoint: &str, attempt: F) -> Result<T, SyncError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SyncError>>,
@@ -349,44 +283,27 @@ pub(crate) fn log_retry(endpoint: &str, e: &SyncError, delay: Duration) {
 }
 
 /// A body read failure: when the length was announced, say how much was missing.
-pub(crate) fn read_error(
-    endpoint: &str,
-    e: reqwest::Error,
-    expected: Option<u64>,
-    received: u64,
-) -> SyncError {
+pub(crate) fn read_error(endpoint: &str, e: reqwest::Error, expected: Option<u64>, received: u64) -> SyncError {
     match expected {
-        Some(expected) if received < expected && !e.is_timeout() => SyncError::Truncated {
-            endpoint: endpoint.to_owned(),
-            expected,
-            received,
-        },
+        Some(expected) if received < expected && !e.is_timeout() => {
+            SyncError::Truncated { endpoint: endpoint.to_owned(), expected, received }
+        }
         _ => SyncError::network(endpoint, e),
     }
 }
 
-pub(crate) fn check_length(
-    endpoint: &str,
-    expected: Option<u64>,
-    received: u64,
-) -> Result<(), SyncError> {
+pub(crate) fn check_length(endpoint: &str, expected: Option<u64>, received: u64) -> Result<(), SyncError> {
     match expected {
-        Some(expected) if expected != received => Err(SyncError::Truncated {
-            endpoint: endpoint.to_owned(),
-            expected,
-            received,
-        }),
+        Some(expected) if expected != received => {
+            Err(SyncError::Truncated { endpoint: endpoint.to_owned(), expected, received })
+        }
         _ => Ok(()),
     }
 }
 
 pub(crate) fn parse_json<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, SyncError> {
-    serde_json::from_slice(body).map_err(|e| {
-        SyncError::Protocol(format!(
-            "{endpoint}: unexpected response body ({e}): {}",
-            quote(body)
-        ))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| SyncError::Protocol(format!("{endpoint}: unexpected response body ({e}): {}", quote(body))))
 }
 
 pub(crate) fn json_body<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, SyncError> {
@@ -423,17 +340,13 @@ async fn error_snippet(mut resp: Response, limit: Duration) -> String {
 
 fn normalize_base(mut url: Url) -> Result<Url, SyncError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(SyncError::Config(format!(
-            "base URL {url} must use http or https"
-        )));
+        return Err(SyncError::Config(format!("base URL {url} must use http or https")));
     }
     if url.cannot_be_a_base() || url.host().is_none() {
         return Err(SyncError::Config(format!("base URL {url} has no host")));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(SyncError::Config(
-            "base URL must not contain credentials".into(),
-        ));
+        return Err(SyncError::Config("base URL must not contain credentials".into()));
     }
     url.set_query(None);
     url.set_fragment(None);
@@ -471,9 +384,9 @@ impl TokenHeader {
         match self {
             TokenHeader::Value(v) => Ok(Some(v.clone())),
             TokenHeader::Missing => Ok(None),
-            TokenHeader::Invalid => Err(SyncError::Config(format!(
-                "{whose} contains characters that cannot be sent in an HTTP header"
-            ))),
+            TokenHeader::Invalid => {
+                Err(SyncError::Config(format!("{whose} contains characters that cannot be sent in an HTTP header")))
+            }
         }
     }
 }
@@ -544,11 +457,7 @@ impl Call {
     }
 
     pub(crate) fn query(mut self, key: &'static str, value: String) -> Call {
-        self.endpoint = format!(
-            "{}{}{key}={value}",
-            self.endpoint,
-            if self.query.is_empty() { '?' } else { '&' }
-        );
+        self.endpoint = format!("{}{}{key}={value}", self.endpoint, if self.query.is_empty() { '?' } else { '&' });
         self.query.push((key, value));
         self
     }
@@ -585,13 +494,7 @@ mod tests {
             );
         }
         for bad in ["ftp://host/", "http://user:pw@host/", "data:text/plain,x"] {
-            assert!(
-                matches!(
-                    normalize_base(Url::parse(bad).unwrap()),
-                    Err(SyncError::Config(_))
-                ),
-                "{bad}"
-            );
+            assert!(matches!(normalize_base(Url::parse(bad).unwrap()), Err(SyncError::Config(_))), "{bad}");
         }
     }
 
@@ -599,17 +502,9 @@ mod tests {
     fn tokens() {
         assert!(matches!(TokenHeader::new(""), TokenHeader::Missing));
         assert!(matches!(TokenHeader::new("a\nb"), TokenHeader::Invalid));
-        let TokenHeader::Value(v) = TokenHeader::new("0123abcd") else {
-            panic!()
-        };
+        let TokenHeader::Value(v) = TokenHeader::new("0123abcd") else { panic!() };
         assert!(v.is_sensitive());
-        assert!(
-            TokenHeader::new("a\nb")
-                .header("token")
-                .unwrap_err()
-                .to_string()
-                .contains("token")
-        );
+        assert!(TokenHeader::new("a\nb").header("token").unwrap_err().to_string().contains("token"));
     }
 
     #[test]

@@ -66,11 +66,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_retries: 5,
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(10),
-        }
+        RetryPolicy { max_retries: 5, min_delay: Duration::from_millis(100), max_delay: Duration::from_secs(10) }
     }
 }
 
@@ -102,11 +98,7 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_secs(300));
         assert_eq!(
             c.retry,
-            RetryPolicy {
-                max_retries: 5,
-                min_delay: Duration::from_millis(100),
-                max_delay: Duration::from_secs(10)
-            }
+            RetryPolicy { max_retries: 5, min_delay: Duration::from_millis(100), max_delay: Duration::from_secs(10) }
         );
         assert!(!c.danger_accept_invalid_certs);
         assert!(c.user_agent.starts_with("seaf-backup/"));
@@ -114,25 +106,14 @@ mod tests {
 
     #[test]
     fn backoff_is_capped_jittered_and_bounded() {
-        let p = RetryPolicy {
-            max_retries: 8,
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
+        let p =
+            RetryPolicy { max_retries: 8, min_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
         let delays: Vec<Duration> = p.backoff().collect();
         assert_eq!(delays.len(), 8);
         assert!(delays[0] >= Duration::from_millis(100) && delays[0] < Duration::from_millis(200));
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(1)));
         // Late attempts sit at the cap.
         assert_eq!(*delays.last().unwrap(), Duration::from_secs(1));
-        assert_eq!(
-            RetryPolicy {
-                max_retries: 0,
-                ..p
-            }
-            .backoff()
-            .count(),
-            0
-        );
+        assert_eq!(RetryPolicy { max_retries: 0, ..p }.backoff().count(), 0);
     }
 }

@@ -14,11 +14,7 @@ pub enum SyncError {
 
     /// An HTTP status with no more specific meaning. Transient for 5xx (and 429).
     #[error("primary answered HTTP {status} to {endpoint}{}", body_suffix(.body))]
-    Status {
-        endpoint: String,
-        status: u16,
-        body: String,
-    },
+    Status { endpoint: String, status: u16, body: String },
 
     /// 404: the object does not exist on the primary (for commits: history truncated by GC).
     #[error("{what} not found on the primary (HTTP 404)")]
@@ -29,9 +25,7 @@ pub enum SyncError {
     RepoDeleted(RepoId),
 
     /// 445: the primary marked the library corrupted (its head cannot be loaded).
-    #[error(
-        "library {0} is corrupted on the primary (HTTP 445); the primary's admin should run seaf-fsck"
-    )]
+    #[error("library {0} is corrupted on the primary (HTTP 445); the primary's admin should run seaf-fsck")]
     RepoCorrupted(RepoId),
 
     /// `commit/HEAD` answered `{"is_corrupted": 1}`: a database error on the primary. Transient.
@@ -43,11 +37,7 @@ pub enum SyncError {
     /// 403 (or a proxy's 401), or 400 when no token was sent: the token is unknown, revoked (e.g. by
     /// `seaf-fsck --repair`), for another library, or its user lacks permission. Never retried.
     #[error("primary refused access to {endpoint} (HTTP {status}); check the sync token and the user's permission on the library{}", body_suffix(.body))]
-    Auth {
-        endpoint: String,
-        status: u16,
-        body: String,
-    },
+    Auth { endpoint: String, status: u16, body: String },
 
     /// The primary sent an object that fails validation (hash mismatch, bad commit, bad framing).
     #[error("primary sent invalid data: {0}")]
@@ -59,11 +49,7 @@ pub enum SyncError {
 
     /// The body ended before the announced `Content-Length`. Transient.
     #[error("response to {endpoint} was cut short: received {received} of {expected} bytes")]
-    Truncated {
-        endpoint: String,
-        expected: u64,
-        received: u64,
-    },
+    Truncated { endpoint: String, expected: u64, received: u64 },
 
     /// Writing the caller's local file failed.
     #[error("local file error: {0}")]
@@ -75,20 +61,14 @@ pub enum SyncError {
 }
 
 fn body_suffix(body: &str) -> String {
-    if body.is_empty() {
-        String::new()
-    } else {
-        format!(": {body}")
-    }
+    if body.is_empty() { String::new() } else { format!(": {body}") }
 }
 
 impl SyncError {
     /// Whether trying the same request again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            SyncError::Network { .. }
-            | SyncError::Truncated { .. }
-            | SyncError::HeadCorrupted(_) => true,
+            SyncError::Network { .. } | SyncError::Truncated { .. } | SyncError::HeadCorrupted(_) => true,
             // 429 comes from rate-limiting proxies in front of the primary.
             SyncError::Status { status, .. } => (500..=599).contains(status) || *status == 429,
             _ => false,
@@ -128,11 +108,7 @@ impl SyncError {
     /// terse, the useful part — "connection refused", "certificate unknown" — is in the sources).
     pub(crate) fn network(endpoint: &str, err: reqwest::Error) -> SyncError {
         let err = err.without_url();
-        let mut message = if err.is_timeout() {
-            "timed out".to_owned()
-        } else {
-            err.to_string()
-        };
+        let mut message = if err.is_timeout() { "timed out".to_owned() } else { err.to_string() };
         let mut source = std::error::Error::source(&err);
         while let Some(s) = source {
             let text = s.to_string();
@@ -142,10 +118,7 @@ impl SyncError {
             }
             source = s.source();
         }
-        SyncError::Network {
-            endpoint: endpoint.to_owned(),
-            message,
-        }
+        SyncError::Network { endpoint: endpoint.to_owned(), message }
     }
 }
 
@@ -155,11 +128,7 @@ mod tests {
 
     #[test]
     fn transience() {
-        let status = |s| SyncError::Status {
-            endpoint: "GET x".into(),
-            status: s,
-            body: String::new(),
-        };
+        let status = |s| SyncError::Status { endpoint: "GET x".into(), status: s, body: String::new() };
         for s in [500, 502, 503, 504, 429] {
             assert!(status(s).is_transient(), "{s}");
         }
@@ -170,40 +139,15 @@ mod tests {
         assert!(SyncError::HeadCorrupted(repo.clone()).is_transient());
         assert!(!SyncError::RepoCorrupted(repo.clone()).is_transient());
         assert!(!SyncError::RepoDeleted(repo).is_transient());
-        assert!(
-            !SyncError::Auth {
-                endpoint: "GET x".into(),
-                status: 403,
-                body: String::new()
-            }
-            .is_transient()
-        );
-        assert!(
-            SyncError::Truncated {
-                endpoint: "GET x".into(),
-                expected: 2,
-                received: 1
-            }
-            .is_transient()
-        );
+        assert!(!SyncError::Auth { endpoint: "GET x".into(), status: 403, body: String::new() }.is_transient());
+        assert!(SyncError::Truncated { endpoint: "GET x".into(), expected: 2, received: 1 }.is_transient());
     }
 
     #[test]
     fn messages() {
-        let e = SyncError::Status {
-            endpoint: "GET repo/r/block/b".into(),
-            status: 500,
-            body: "oops".into(),
-        };
-        assert_eq!(
-            e.to_string(),
-            "primary answered HTTP 500 to GET repo/r/block/b: oops"
-        );
-        let e = SyncError::Status {
-            endpoint: "GET x".into(),
-            status: 502,
-            body: String::new(),
-        };
+        let e = SyncError::Status { endpoint: "GET repo/r/block/b".into(), status: 500, body: "oops".into() };
+        assert_eq!(e.to_string(), "primary answered HTTP 500 to GET repo/r/block/b: oops");
+        let e = SyncError::Status { endpoint: "GET x".into(), status: 502, body: String::new() };
         assert_eq!(e.to_string(), "primary answered HTTP 502 to GET x");
         assert_eq!(e.kind(), "status");
     }

@@ -37,20 +37,13 @@ pub struct RepoClient {
 
 impl fmt::Debug for RepoClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RepoClient")
-            .field("repo", &self.repo)
-            .field("token", &"<redacted>")
-            .finish()
+        f.debug_struct("RepoClient").field("repo", &self.repo).field("token", &"<redacted>").finish()
     }
 }
 
 impl RepoClient {
     pub(crate) fn new(client: SyncClient, repo: RepoId, token: TokenHeader) -> RepoClient {
-        RepoClient {
-            client,
-            repo,
-            token,
-        }
+        RepoClient { client, repo, token }
     }
 
     pub fn repo_id(&self) -> &RepoId {
@@ -63,16 +56,10 @@ impl RepoClient {
 
     /// A request to `repo/<id>/<suffix>` carrying the token.
     pub(crate) fn call(&self, method: Method, suffix: &str) -> Result<Call, SyncError> {
-        let token = self
-            .token
-            .header(&format!("the sync token of library {}", self.repo))?;
-        Ok(Call::new(
-            method,
-            format!("repo/{}/{suffix}", self.repo),
-            self.client.request_timeout(),
-        )
-        .token(token)
-        .repo(&self.repo))
+        let token = self.token.header(&format!("the sync token of library {}", self.repo))?;
+        Ok(Call::new(method, format!("repo/{}/{suffix}", self.repo), self.client.request_timeout())
+            .token(token)
+            .repo(&self.repo))
     }
 
     /// `GET commit/HEAD`: the id of the library's current head commit.
@@ -103,10 +90,7 @@ impl RepoClient {
                 match head.head_commit_id.as_deref().map(ObjectId::parse) {
                     Some(Ok(id)) => Ok(id),
                     Some(Err(e)) => Err(SyncError::Protocol(format!("{}: {e}", call.endpoint))),
-                    None => Err(SyncError::Protocol(format!(
-                        "{}: the answer has no head_commit_id",
-                        call.endpoint
-                    ))),
+                    None => Err(SyncError::Protocol(format!("{}: the answer has no head_commit_id", call.endpoint))),
                 }
             })
             .await
@@ -115,9 +99,8 @@ impl RepoClient {
     /// `GET commit/<id>`, validated: it must parse, and its `commit_id` and `repo_id` must be the
     /// ones requested. 404 (absent, e.g. history truncated) is [`SyncError::NotFound`].
     pub async fn commit(&self, id: &ObjectId) -> Result<Commit, SyncError> {
-        let call = self
-            .call(Method::GET, &format!("commit/{id}"))?
-            .not_found(format!("commit {id} of library {}", self.repo));
+        let call =
+            self.call(Method::GET, &format!("commit/{id}"))?.not_found(format!("commit {id} of library {}", self.repo));
         self.client
             .retrying(&call.endpoint, || async {
                 let body = self.client.fetch(&call).await?;
@@ -156,9 +139,7 @@ impl RepoClient {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let call = self
-            .call(Method::POST, "pack-fs")?
-            .body(json_body(&wanted)?);
+        let call = self.call(Method::POST, "pack-fs")?.body(json_body(&wanted)?);
         let wanted: HashSet<ObjectId> = wanted.into_iter().collect();
         self.client
             .retrying(&call.endpoint, || async {
@@ -168,9 +149,7 @@ impl RepoClient {
                 // Inflating and hashing up to a few MiB is CPU work: keep it off the reactor.
                 tokio::task::spawn_blocking(move || unpack(&endpoint, &wanted, body))
                     .await
-                    .map_err(|e| {
-                        SyncError::Protocol(format!("verifying the pack-fs answer failed: {e}"))
-                    })?
+                    .map_err(|e| SyncError::Protocol(format!("verifying the pack-fs answer failed: {e}")))?
             })
             .await
     }
@@ -228,11 +207,7 @@ impl RepoClient {
 }
 
 /// Splits and verifies a pack-fs body.
-fn unpack(
-    endpoint: &str,
-    wanted: &HashSet<ObjectId>,
-    body: Bytes,
-) -> Result<Vec<FetchedFs>, SyncError> {
+fn unpack(endpoint: &str, wanted: &HashSet<ObjectId>, body: Bytes) -> Result<Vec<FetchedFs>, SyncError> {
     let records = packfs::parse(&body).map_err(SyncError::Object)?;
     let mut seen = HashSet::with_capacity(records.len());
     let mut out = Vec::with_capacity(records.len());
@@ -246,11 +221,7 @@ fn unpack(
             continue;
         }
         let object = fs::verify(&id, data).map_err(SyncError::Object)?;
-        out.push(FetchedFs {
-            id,
-            stored: body.slice_ref(data),
-            object,
-        });
+        out.push(FetchedFs { id, stored: body.slice_ref(data), object });
     }
     Ok(out)
 }
@@ -258,10 +229,7 @@ fn unpack(
 /// Removes duplicates keeping the first occurrence, and optionally the empty sentinel.
 fn dedup(ids: &[ObjectId], drop_empty: bool) -> Vec<ObjectId> {
     let mut seen = HashSet::with_capacity(ids.len());
-    ids.iter()
-        .filter(|id| !(drop_empty && id.is_empty()) && seen.insert(**id))
-        .copied()
-        .collect()
+    ids.iter().filter(|id| !(drop_empty && id.is_empty()) && seen.insert(**id)).copied().collect()
 }
 
 #[cfg(test)]

@@ -22,12 +22,7 @@ async fn start() -> (Server, Fixture) {
 async fn dirty_file(dir: &tempfile::TempDir) -> (std::path::PathBuf, tokio::fs::File) {
     let path = dir.path().join("block.tmp");
     std::fs::write(&path, vec![b'x'; 5 * 1024 * 1024]).unwrap();
-    let file = tokio::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .await
-        .unwrap();
+    let file = tokio::fs::OpenOptions::new().read(true).write(true).open(&path).await.unwrap();
     (path, file)
 }
 
@@ -38,30 +33,16 @@ async fn multi_mib_block_arrives_intact() {
     let want = server.primary.lib.lock().unwrap().blocks[&fx.block_big].clone();
     let dir = tempfile::tempdir().unwrap();
     for chunked in [false, true] {
-        server
-            .primary
-            .chunked_blocks
-            .store(chunked, Ordering::SeqCst);
+        server.primary.chunked_blocks.store(chunked, Ordering::SeqCst);
         let (path, mut file) = dirty_file(&dir).await;
-        let n = repo
-            .fetch_block(&fx.block_big, true, &mut file)
-            .await
-            .unwrap();
+        let n = repo.fetch_block(&fx.block_big, true, &mut file).await.unwrap();
         assert_eq!(n, want.len() as u64);
         drop(file);
         assert!(std::fs::read(&path).unwrap() == want, "chunked={chunked}");
     }
     let (path, mut file) = dirty_file(&dir).await;
-    assert_eq!(
-        repo.fetch_block(&fx.block_small, true, &mut file)
-            .await
-            .unwrap(),
-        35
-    );
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        b"this is renamed folder.\n\naofsnmayhu"
-    );
+    assert_eq!(repo.fetch_block(&fx.block_small, true, &mut file).await.unwrap(), 35);
+    assert_eq!(std::fs::read(&path).unwrap(), b"this is renamed folder.\n\naofsnmayhu");
 }
 
 #[tokio::test]
@@ -71,26 +52,13 @@ async fn wrong_hash_is_permanent_unless_verification_is_off() {
     // The primary serves other bytes under block_small's id (as `skip_block_hash` does, or a
     // corrupted block store: the servers never check what they send).
     let served = pseudo_random(100_000, 3);
-    server
-        .primary
-        .lib
-        .lock()
-        .unwrap()
-        .blocks
-        .insert(fx.block_small, served.clone());
+    server.primary.lib.lock().unwrap().blocks.insert(fx.block_small, served.clone());
     let dir = tempfile::tempdir().unwrap();
 
     let (_, mut file) = dirty_file(&dir).await;
-    let err = repo
-        .fetch_block(&fx.block_small, true, &mut file)
-        .await
-        .unwrap_err();
+    let err = repo.fetch_block(&fx.block_small, true, &mut file).await.unwrap_err();
     match &err {
-        SyncError::Object(ObjectError::HashMismatch {
-            kind: ObjectKind::Block,
-            id,
-            actual,
-        }) => {
+        SyncError::Object(ObjectError::HashMismatch { kind: ObjectKind::Block, id, actual }) => {
             assert_eq!(*id, fx.block_small);
             assert_eq!(*actual, ObjectId::hash_of(&served));
         }
@@ -98,18 +66,10 @@ async fn wrong_hash_is_permanent_unless_verification_is_off() {
     }
     assert!(!err.is_transient());
     assert_eq!(server.count("/block/"), 1);
-    assert!(
-        err.to_string().contains(&fx.block_small.to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&fx.block_small.to_string()), "{err}");
 
     let (path, mut file) = dirty_file(&dir).await;
-    assert_eq!(
-        repo.fetch_block(&fx.block_small, false, &mut file)
-            .await
-            .unwrap(),
-        served.len() as u64
-    );
+    assert_eq!(repo.fetch_block(&fx.block_small, false, &mut file).await.unwrap(), served.len() as u64);
     drop(file);
     assert!(std::fs::read(&path).unwrap() == served);
 }
@@ -122,34 +82,21 @@ async fn missing_block_is_a_transient_500_then_check_blocks_tells() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut file) = dirty_file(&dir).await;
     let err = repo.fetch_block(&gone, true, &mut file).await.unwrap_err();
-    assert!(
-        matches!(err, SyncError::Status { status: 500, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, SyncError::Status { status: 500, .. }), "{err:?}");
     assert!(err.is_transient());
     assert_eq!(server.count(&format!("/block/{gone}")), 3);
-    assert_eq!(
-        repo.check_blocks(&[gone, fx.block_big]).await.unwrap(),
-        vec![gone]
-    );
+    assert_eq!(repo.check_blocks(&[gone, fx.block_big]).await.unwrap(), vec![gone]);
 
     // Twice 500, then the block.
     server.fault(&format!("/block/{}", fx.block_big), 500, 2);
     let (_, mut file) = dirty_file(&dir).await;
-    assert!(
-        repo.fetch_block(&fx.block_big, true, &mut file)
-            .await
-            .is_ok()
-    );
+    assert!(repo.fetch_block(&fx.block_big, true, &mut file).await.is_ok());
     assert_eq!(server.count(&format!("/block/{}", fx.block_big)), 3);
 
     // 403 is not retried.
     let (_, mut file) = dirty_file(&dir).await;
     let bad = server.client().repo(repo_id(), "wrong".into());
-    assert!(matches!(
-        bad.fetch_block(&fx.block_big, true, &mut file).await,
-        Err(SyncError::Auth { status: 403, .. })
-    ));
+    assert!(matches!(bad.fetch_block(&fx.block_big, true, &mut file).await, Err(SyncError::Auth { status: 403, .. })));
     assert_eq!(server.count(&format!("/block/{}", fx.block_big)), 4);
 }
 
@@ -162,9 +109,7 @@ enum Step {
 
 /// A hand-written HTTP/1.1 server on 127.0.0.1: connection `n` (from 0) plays `script(n)` after
 /// reading the request head, then closes. Returns the base URL and the connection counter.
-async fn raw_server(
-    script: impl Fn(usize) -> Vec<Step> + Send + Sync + 'static,
-) -> (url::Url, Arc<AtomicUsize>) {
+async fn raw_server(script: impl Fn(usize) -> Vec<Step> + Send + Sync + 'static) -> (url::Url, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -207,8 +152,7 @@ async fn play(mut stream: TcpStream, steps: Vec<Step>) {
 }
 
 fn headers(content_length: usize) -> Vec<u8> {
-    format!("HTTP/1.1 200 OK\r\nContent-Length: {content_length}\r\nConnection: close\r\n\r\n")
-        .into_bytes()
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {content_length}\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
 #[tokio::test]
@@ -219,29 +163,12 @@ async fn body_shorter_than_content_length_is_retried() {
 
     // Always cut: transient error after max_retries + 1 attempts.
     let cut = block.clone();
-    let (base, count) = raw_server(move |_| {
-        vec![
-            Step::Write(headers(cut.len())),
-            Step::Write(cut[..70_000].to_vec()),
-        ]
-    })
-    .await;
-    let repo = SyncClient::new(test_config(base))
-        .unwrap()
-        .repo(repo_id(), TOKEN.into());
+    let (base, count) =
+        raw_server(move |_| vec![Step::Write(headers(cut.len())), Step::Write(cut[..70_000].to_vec())]).await;
+    let repo = SyncClient::new(test_config(base)).unwrap().repo(repo_id(), TOKEN.into());
     let (_, mut file) = dirty_file(&dir).await;
     let err = repo.fetch_block(&id, true, &mut file).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SyncError::Truncated {
-                expected: 200_000,
-                received: 70_000,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, SyncError::Truncated { expected: 200_000, received: 70_000, .. }), "{err:?}");
     assert!(err.is_transient());
     assert_eq!(count.load(Ordering::SeqCst), 3);
 
@@ -249,22 +176,13 @@ async fn body_shorter_than_content_length_is_retried() {
     // before it are gone).
     let full = block.clone();
     let (base, count) = raw_server(move |n| {
-        let body = if n == 0 {
-            full[..1000].to_vec()
-        } else {
-            full.clone()
-        };
+        let body = if n == 0 { full[..1000].to_vec() } else { full.clone() };
         vec![Step::Write(headers(full.len())), Step::Write(body)]
     })
     .await;
-    let repo = SyncClient::new(test_config(base))
-        .unwrap()
-        .repo(repo_id(), TOKEN.into());
+    let repo = SyncClient::new(test_config(base)).unwrap().repo(repo_id(), TOKEN.into());
     let (path, mut file) = dirty_file(&dir).await;
-    assert_eq!(
-        repo.fetch_block(&id, true, &mut file).await.unwrap(),
-        block.len() as u64
-    );
+    assert_eq!(repo.fetch_block(&id, true, &mut file).await.unwrap(), block.len() as u64);
     drop(file);
     assert!(std::fs::read(&path).unwrap() == block);
     assert_eq!(count.load(Ordering::SeqCst), 2);
@@ -290,14 +208,9 @@ async fn blocks_have_an_idle_timeout_but_no_total_timeout() {
     .await;
     let mut cfg = test_config(base);
     cfg.request_timeout = Duration::from_millis(400);
-    let repo = SyncClient::new(cfg.clone())
-        .unwrap()
-        .repo(repo_id(), TOKEN.into());
+    let repo = SyncClient::new(cfg.clone()).unwrap().repo(repo_id(), TOKEN.into());
     let (_, mut file) = dirty_file(&dir).await;
-    assert_eq!(
-        repo.fetch_block(&id, true, &mut file).await.unwrap(),
-        block.len() as u64
-    );
+    assert_eq!(repo.fetch_block(&id, true, &mut file).await.unwrap(), block.len() as u64);
     assert_eq!(count.load(Ordering::SeqCst), 1);
 
     // Half the body, then silence: a network error after each attempt stalls.
@@ -318,11 +231,7 @@ async fn blocks_have_an_idle_timeout_but_no_total_timeout() {
     assert!(matches!(err, SyncError::Network { .. }), "{err:?}");
     assert!(err.is_transient());
     assert_eq!(count.load(Ordering::SeqCst), 3);
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -340,11 +249,7 @@ async fn metadata_requests_have_a_total_timeout() {
     let mut cfg = test_config(base);
     cfg.request_timeout = Duration::from_millis(200);
     cfg.retry.max_retries = 1;
-    let err = SyncClient::new(cfg)
-        .unwrap()
-        .protocol_version()
-        .await
-        .unwrap_err();
+    let err = SyncClient::new(cfg).unwrap().protocol_version().await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }

@@ -19,25 +19,20 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{ServerConfig, crypto};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 /// An https server on 127.0.0.1 that answers every request with `{"version": 2}`.
 async fn tls_server() -> url::Url {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(data("server.pem"))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(data("server.pem")).unwrap().collect::<Result<_, _>>().unwrap();
     let key = PrivateKeyDer::from_pem_file(data("server.key")).unwrap();
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
+    let mut config = ServerConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -61,10 +56,8 @@ async fn tls_server() -> url::Url {
                     }
                 }
                 let body = "{\"version\": 2}";
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let resp =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                 let _ = tls.write_all(resp.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
@@ -76,18 +69,8 @@ async fn tls_server() -> url::Url {
 #[tokio::test]
 async fn private_ca_is_trusted_when_configured() {
     let base = tls_server().await;
-    let cfg = ClientConfig {
-        extra_root_ca: Some(data("ca.pem")),
-        ..common::test_config(base)
-    };
-    assert_eq!(
-        SyncClient::new(cfg)
-            .unwrap()
-            .protocol_version()
-            .await
-            .unwrap(),
-        2
-    );
+    let cfg = ClientConfig { extra_root_ca: Some(data("ca.pem")), ..common::test_config(base) };
+    assert_eq!(SyncClient::new(cfg).unwrap().protocol_version().await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -95,31 +78,14 @@ async fn unknown_ca_is_refused() {
     let base = tls_server().await;
     let mut cfg = common::test_config(base);
     cfg.retry.max_retries = 0;
-    let err = SyncClient::new(cfg)
-        .unwrap()
-        .protocol_version()
-        .await
-        .unwrap_err();
+    let err = SyncClient::new(cfg).unwrap().protocol_version().await.unwrap_err();
     assert!(matches!(err, SyncError::Network { .. }), "{err:?}");
-    assert!(
-        err.to_string().to_lowercase().contains("certificate"),
-        "{err}"
-    );
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
 }
 
 #[tokio::test]
 async fn invalid_certs_can_be_accepted_for_tests() {
     let base = tls_server().await;
-    let cfg = ClientConfig {
-        danger_accept_invalid_certs: true,
-        ..common::test_config(base)
-    };
-    assert_eq!(
-        SyncClient::new(cfg)
-            .unwrap()
-            .protocol_version()
-            .await
-            .unwrap(),
-        2
-    );
+    let cfg = ClientConfig { danger_accept_invalid_certs: true, ..common::test_config(base) };
+    assert_eq!(SyncClient::new(cfg).unwrap().protocol_version().await.unwrap(), 2);
 }

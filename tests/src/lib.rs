@@ -217,19 +217,16 @@ impl Primary {
     /// `seaf-primary-sim generate --out <dir>/primary <args>`.
     pub fn generate(dir: &Path, args: &[&str]) -> Primary {
         let data = dir.join("primary");
-        Cmd::new(bin("seaf-primary-sim"))
-            .args(["generate", "--out"])
-            .arg_path(&data)
-            .args(args)
-            .run()
-            .assert_ok();
+        Cmd::new(bin("seaf-primary-sim")).args(["generate", "--out"]).arg_path(&data).args(args).run().assert_ok();
         Primary { data, server: None, url: String::new() }
     }
 
     /// Starts `seaf-primary-sim serve` on a free loopback port with extra flags (faults).
     pub fn serve(&mut self, extra: &[&str]) -> &mut Primary {
         let mut cmd = Command::new(bin("seaf-primary-sim"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--sync-token", SYNC_TOKEN, "--data"]).arg(&self.data).args(extra);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--sync-token", SYNC_TOKEN, "--data"])
+            .arg(&self.data)
+            .args(extra);
         let log = self.data.with_extension("serve.log");
         let mut proc = Proc::start("seaf-primary-sim serve", &mut cmd, &log).expect("starting the simulator");
         let line = proc.wait_for_line("listening on", Duration::from_secs(30)).expect("simulator start");
@@ -279,7 +276,18 @@ impl ArgPath for Cmd {
 /// `seaf-backup-fetcher once --primary <url> --sync-token <token> --store <store> <extra>`.
 pub fn backup_once(primary_url: &str, store: &Path, extra: &[&str]) -> Ran {
     Cmd::new(bin("seaf-backup-fetcher"))
-        .args(["once", "--primary", primary_url, "--sync-token", SYNC_TOKEN, "--retries", "2", "--retry-delay-ms", "20", "--store"])
+        .args([
+            "once",
+            "--primary",
+            primary_url,
+            "--sync-token",
+            SYNC_TOKEN,
+            "--retries",
+            "2",
+            "--retry-delay-ms",
+            "20",
+            "--store",
+        ])
         .arg_path(store)
         .args(extra)
         .run()
@@ -315,7 +323,11 @@ pub fn tree_digest(root: &Path) -> BTreeMap<PathBuf, ObjectId> {
 pub fn count_objects(root: &Path) -> usize {
     tree_digest(root)
         .keys()
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 38 && n.bytes().all(|b| b.is_ascii_hexdigit())))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 38 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
         .count()
 }
 

@@ -113,10 +113,7 @@ impl Server {
         let app = Router::new()
             .merge(api.clone())
             .nest("/seafhttp", api)
-            .layer(middleware::from_fn_with_state(
-                primary.clone(),
-                log_and_faults,
-            ))
+            .layer(middleware::from_fn_with_state(primary.clone(), log_and_faults))
             .with_state(primary.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -139,13 +136,7 @@ impl Server {
 
     /// Requests whose `METHOD path?query` contains `needle`.
     pub fn count(&self, needle: &str) -> usize {
-        self.primary
-            .log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
+        self.primary.log.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -153,11 +144,7 @@ impl Server {
     }
 
     pub fn fault(&self, needle: &str, status: u16, times: usize) {
-        self.primary.faults.lock().unwrap().push(Fault {
-            needle: needle.into(),
-            status,
-            times,
-        });
+        self.primary.faults.lock().unwrap().push(Fault { needle: needle.into(), status, times });
     }
 
     pub fn stored_fs(&self, id: &ObjectId) -> Vec<u8> {
@@ -186,35 +173,21 @@ async fn log_and_faults(State(p): State<Arc<Primary>>, req: Request, next: Next)
         "{} {}{}",
         req.method(),
         req.uri().path(),
-        req.uri()
-            .query()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default()
+        req.uri().query().map(|q| format!("?{q}")).unwrap_or_default()
     );
     p.log.lock().unwrap().push(line.clone());
-    if let Some(ua) = req
-        .headers()
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(ua) = req.headers().get("user-agent").and_then(|v| v.to_str().ok()) {
         p.user_agents.lock().unwrap().insert(ua.to_owned());
     }
     let injected = {
         let mut faults = p.faults.lock().unwrap();
-        faults
-            .iter_mut()
-            .find(|f| f.times > 0 && line.contains(&f.needle))
-            .map(|f| {
-                f.times -= 1;
-                f.status
-            })
+        faults.iter_mut().find(|f| f.times > 0 && line.contains(&f.needle)).map(|f| {
+            f.times -= 1;
+            f.status
+        })
     };
     if let Some(status) = injected {
-        return (
-            StatusCode::from_u16(status).unwrap(),
-            format!("injected {status}"),
-        )
-            .into_response();
+        return (StatusCode::from_u16(status).unwrap(), format!("injected {status}")).into_response();
     }
     next.run(req).await
 }
@@ -248,10 +221,7 @@ fn ids_from_body(body: &[u8]) -> Result<Vec<String>, (StatusCode, String)> {
 }
 
 async fn protocol_version(State(p): State<Arc<Primary>>) -> String {
-    format!(
-        "{{\"version\": {}}}",
-        p.protocol_version.load(Ordering::SeqCst)
-    )
+    format!("{{\"version\": {}}}", p.protocol_version.load(Ordering::SeqCst))
 }
 
 async fn head_commits_multi(State(p): State<Arc<Primary>>, body: Bytes) -> Reply {
@@ -264,11 +234,7 @@ async fn head_commits_multi(State(p): State<Arc<Primary>>, body: Bytes) -> Reply
     let mut out = serde_json::Map::new();
     for id in ids {
         let repo = RepoId::parse(&id).map_err(|_| err(400, "Invalid repo id"))?;
-        let head = if repo == p.repo {
-            lib.head
-        } else {
-            lib.other_heads.get(&repo).copied()
-        };
+        let head = if repo == p.repo { lib.head } else { lib.other_heads.get(&repo).copied() };
         if let Some(h) = head {
             out.insert(id, h.to_string().into());
         }
@@ -298,31 +264,19 @@ async fn repo_list(State(p): State<Arc<Primary>>, headers: HeaderMap) -> Reply {
     Ok(serde_json::to_string(&list).unwrap().into_response())
 }
 
-async fn commit(
-    State(p): State<Arc<Primary>>,
-    Path((repo, cid)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Reply {
+async fn commit(State(p): State<Arc<Primary>>, Path((repo, cid)): Path<(String, String)>, headers: HeaderMap) -> Reply {
     auth(&p, &repo, &headers)?;
     let lib = p.lib.lock().unwrap();
     if cid == "HEAD" {
-        let corrupted = p
-            .head_corrupted
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+        let corrupted = p.head_corrupted.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if corrupted {
             return Ok("{\"is_corrupted\": 1}".into_response());
         }
         let head = lib.head.ok_or_else(|| err(444, "no branch"))?;
-        return Ok(
-            format!("{{\"is_corrupted\": 0, \"head_commit_id\": \"{head}\"}}").into_response(),
-        );
+        return Ok(format!("{{\"is_corrupted\": 0, \"head_commit_id\": \"{head}\"}}").into_response());
     }
     let id = ObjectId::parse(&cid).map_err(|_| err(400, "Invalid commit id"))?;
-    let raw = lib
-        .commits
-        .get(&id)
-        .ok_or_else(|| err(404, "Failed to get commit"))?;
+    let raw = lib.commits.get(&id).ok_or_else(|| err(404, "Failed to get commit"))?;
     Ok(raw.clone().into_response())
 }
 
@@ -347,13 +301,8 @@ fn walk(lib: &Library, id: &ObjectId, out: &mut Vec<ObjectId>) -> Result<(), (St
 
 fn root_of(lib: &Library, cid: &str) -> Result<ObjectId, (StatusCode, String)> {
     let id = ObjectId::parse(cid).map_err(|_| err(400, "bad commit id"))?;
-    let raw = lib
-        .commits
-        .get(&id)
-        .ok_or_else(|| err(500, "commit not found"))?;
-    Ok(Commit::parse(raw.clone().into())
-        .map_err(|_| err(500, "bad commit"))?
-        .root_id)
+    let raw = lib.commits.get(&id).ok_or_else(|| err(500, "commit not found"))?;
+    Ok(Commit::parse(raw.clone().into()).map_err(|_| err(500, "bad commit"))?.root_id)
 }
 
 /// Set semantics are enough here: the objects of server-head's tree that client-head's tree
@@ -365,9 +314,7 @@ async fn fs_id_list(
     headers: HeaderMap,
 ) -> Reply {
     auth(&p, &repo, &headers)?;
-    let server_head = q
-        .get("server-head")
-        .ok_or_else(|| err(400, "server-head missing"))?;
+    let server_head = q.get("server-head").ok_or_else(|| err(400, "server-head missing"))?;
     let lib = p.lib.lock().unwrap();
     let mut listed = Vec::new();
     walk(&lib, &root_of(&lib, server_head)?, &mut listed)?;
@@ -381,12 +328,7 @@ async fn fs_id_list(
     Ok(serde_json::to_string(&strings).unwrap().into_response())
 }
 
-async fn pack_fs(
-    State(p): State<Arc<Primary>>,
-    Path(repo): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
+async fn pack_fs(State(p): State<Arc<Primary>>, Path(repo): Path<String>, headers: HeaderMap, body: Bytes) -> Reply {
     auth(&p, &repo, &headers)?;
     let ids = ids_from_body(&body)?;
     p.pack_batches.lock().unwrap().push(ids.len());
@@ -399,10 +341,7 @@ async fn pack_fs(
     let mut total = 0usize;
     for s in ids {
         let id = ObjectId::parse(&s).map_err(|_| err(400, "Invalid fs id"))?;
-        let data = lib
-            .fs
-            .get(&id)
-            .ok_or_else(|| err(500, "Failed to read fs object"))?;
+        let data = lib.fs.get(&id).ok_or_else(|| err(500, "Failed to read fs object"))?;
         packfs::push_record(&mut out, &id, data);
         total += data.len();
         // The server's cut: the object that reaches the limit is still sent.
@@ -426,11 +365,7 @@ async fn check(p: &Primary, repo: &str, headers: &HeaderMap, body: &[u8], blocks
         let Ok(id) = ObjectId::parse(&s) else {
             continue;
         };
-        let present = if blocks {
-            lib.blocks.contains_key(&id)
-        } else {
-            id.is_empty() || lib.fs.contains_key(&id)
-        };
+        let present = if blocks { lib.blocks.contains_key(&id) } else { id.is_empty() || lib.fs.contains_key(&id) };
         if !present {
             missing.push(s);
         }
@@ -438,12 +373,7 @@ async fn check(p: &Primary, repo: &str, headers: &HeaderMap, body: &[u8], blocks
     Ok(serde_json::to_string(&missing).unwrap().into_response())
 }
 
-async fn check_fs(
-    State(p): State<Arc<Primary>>,
-    Path(repo): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
+async fn check_fs(State(p): State<Arc<Primary>>, Path(repo): Path<String>, headers: HeaderMap, body: Bytes) -> Reply {
     check(&p, &repo, &headers, &body, false).await
 }
 
@@ -456,27 +386,14 @@ async fn check_blocks(
     check(&p, &repo, &headers, &body, true).await
 }
 
-async fn block(
-    State(p): State<Arc<Primary>>,
-    Path((repo, bid)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Reply {
+async fn block(State(p): State<Arc<Primary>>, Path((repo, bid)): Path<(String, String)>, headers: HeaderMap) -> Reply {
     auth(&p, &repo, &headers)?;
     let id = ObjectId::parse(&bid).map_err(|_| err(400, "Invalid block id"))?;
-    let data = p
-        .lib
-        .lock()
-        .unwrap()
-        .blocks
-        .get(&id)
-        .cloned()
-        .filter(|d| !d.is_empty());
+    let data = p.lib.lock().unwrap().blocks.get(&id).cloned().filter(|d| !d.is_empty());
     let data = data.ok_or_else(|| err(500, "Failed to read block"))?;
     if p.chunked_blocks.load(Ordering::SeqCst) {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = data
-            .chunks(64 * 1024)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            data.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         return Ok(Body::from_stream(futures::stream::iter(chunks)).into_response());
     }
     Ok(data.into_response())
@@ -513,11 +430,7 @@ pub fn dir(entries: &[(&str, ObjectId, bool)]) -> FsObject {
             mode: if *is_dir { MODE_DIR } else { MODE_FILE },
             name: (*name).to_owned(),
             mtime: Some(1_700_000_000),
-            modifier: if *is_dir {
-                None
-            } else {
-                Some("admin@example.com".into())
-            },
+            modifier: if *is_dir { None } else { Some("admin@example.com".into()) },
             size: if *is_dir { None } else { Some(0) },
         })
         .collect();
@@ -525,15 +438,8 @@ pub fn dir(entries: &[(&str, ObjectId, bool)]) -> FsObject {
     FsObject::Dir(SeafDir { dirents })
 }
 
-pub fn commit_json(
-    id: &ObjectId,
-    repo: &str,
-    root: &ObjectId,
-    parent: Option<&ObjectId>,
-) -> Vec<u8> {
-    let parent = parent
-        .map(|p| format!("\"{p}\""))
-        .unwrap_or_else(|| "null".into());
+pub fn commit_json(id: &ObjectId, repo: &str, root: &ObjectId, parent: Option<&ObjectId>) -> Vec<u8> {
+    let parent = parent.map(|p| format!("\"{p}\"")).unwrap_or_else(|| "null".into());
     format!(
         "{{\"commit_id\": \"{id}\", \"root_id\": \"{root}\", \"repo_id\": \"{repo}\", \
          \"creator_name\": \"admin@example.com\", \"creator\": \"{zeros}\", \"description\": \"test\", \
@@ -580,15 +486,8 @@ impl Fixture {
         let file_a = put(file(&[&small]));
         let file_b = put(file(&[&small, &big]));
         let file_c = put(file(&[&big]));
-        let sub = put(dir(&[
-            ("a.txt", file_a, false),
-            ("empty", ObjectId::EMPTY, true),
-        ]));
-        let root1 = put(dir(&[
-            ("a.txt", file_a, false),
-            ("b.txt", file_b, false),
-            ("sub", sub, true),
-        ]));
+        let sub = put(dir(&[("a.txt", file_a, false), ("empty", ObjectId::EMPTY, true)]));
+        let root1 = put(dir(&[("a.txt", file_a, false), ("b.txt", file_b, false), ("sub", sub, true)]));
         let root2 = put(dir(&[
             ("a.txt", file_a, false),
             ("b.txt", file_b, false),
@@ -598,24 +497,10 @@ impl Fixture {
 
         let commit1 = ObjectId::hash_of(b"commit 1");
         let commit2 = ObjectId::hash_of(b"commit 2");
-        lib.commits
-            .insert(commit1, commit_json(&commit1, REPO, &root1, None));
-        lib.commits
-            .insert(commit2, commit_json(&commit2, REPO, &root2, Some(&commit1)));
+        lib.commits.insert(commit1, commit_json(&commit1, REPO, &root1, None));
+        lib.commits.insert(commit2, commit_json(&commit2, REPO, &root2, Some(&commit1)));
         lib.head = Some(commit2);
-        Fixture {
-            lib,
-            block_small,
-            block_big,
-            file_a,
-            file_b,
-            file_c,
-            sub,
-            root1,
-            root2,
-            commit1,
-            commit2,
-        }
+        Fixture { lib, block_small, block_big, file_a, file_b, file_c, sub, root1, root2, commit1, commit2 }
     }
 }
 

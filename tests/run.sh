@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what the tests need, builds every binary, runs every test.
+# Usage: tests/run.sh [extra cargo test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use: rsync (the benchmark's smoke test compares against it).
+missing=()
+command -v rsync >/dev/null || missing+=(rsync)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "tests/run.sh: please install: ${missing[*]} (apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# End-to-end tests run the real binaries, so build them all first (same profile as the tests).
+cargo build --locked --workspace --bins
+cargo test --locked --workspace "$@"

@@ -1,0 +1,61 @@
+//! The data-plane benchmark at tiny scale: it runs to the end and prints every labelled figure.
+//! Timings are not checked; rsync is required (the benchmark compares against it).
+
+use std::time::Duration;
+
+use seaf_backup_tests::{Cmd, bin};
+use serde_json::Value;
+
+#[test]
+fn bench_runs_at_tiny_scale() {
+    let rsync = std::process::Command::new("rsync").arg("--version").output();
+    assert!(
+        rsync.is_ok_and(|o| o.status.success()),
+        "rsync is required by the benchmark smoke test: install it (apt-get install rsync)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    let ran = Cmd::new(bin("seaf-backup-bench"))
+        .args(["--scale", "tiny", "--rounds", "2", "--increments", "2", "--json", "--dir"])
+        .args([&work])
+        .timeout(Duration::from_secs(300))
+        .run();
+    ran.assert_ok();
+    let out = &ran.stdout;
+    for label in [
+        "units: MB = 10^6 bytes",
+        "dataset: ",
+        "initial   round 1 (ours first): seaf-backup ",
+        "initial   round 2 (rsync first): seaf-backup ",
+        "initial   seaf-backup ",
+        "initial   rsync -a ",
+        "incr.     run 1 (ours first): ",
+        "incr.     run 2 (rsync first): ",
+        "incr.     seaf-backup ",
+        "fetcher peak RSS ",
+        "verify    ok: 5 libraries checked: 5 complete, 0 damaged",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(label)),
+            "no line starting with {label:?} in:\n{out}\nstderr:\n{}",
+            ran.stderr
+        );
+    }
+    for needle in
+        ["fs objects/s (whole run)", "ratio rsync/ours", "(process)", "(library)", "peak RSS", "[median of 2 runs]"]
+    {
+        assert!(out.contains(needle), "{needle:?} missing in:\n{out}");
+    }
+
+    let figures: Value = serde_json::from_str(out.lines().last().unwrap()).expect("the last line is the JSON object");
+    assert_eq!(figures["initial"]["rounds"].as_array().map(Vec::len), Some(2), "{figures}");
+    assert_eq!(figures["incremental"]["runs"].as_array().map(Vec::len), Some(2), "{figures}");
+    assert_eq!(figures["dataset"]["libraries"], 5);
+    assert_eq!(figures["verify"]["ok"], true);
+    for run in figures["incremental"]["runs"].as_array().unwrap() {
+        assert!(run["seaf_backup"]["transferred"]["commits"].as_u64() >= Some(1), "{run}");
+    }
+    assert!(figures["fetcher_peak_rss_mib"].as_f64().is_some_and(|m| m > 0.0), "{figures}");
+    // Everything the benchmark made is removed at the end.
+    assert_eq!(std::fs::read_dir(&work).map(|d| d.count()).unwrap_or(0), 0);
+}
