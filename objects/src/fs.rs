@@ -526,3 +526,94 @@ mod tests {
         assert_eq!(inflate(&stored, 1 << 20).unwrap().len(), 1 << 20);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        // Any single path component: unicode, quotes, backslashes and control characters included.
+        "[^/\u{0}]{1,40}".prop_filter("not . or ..", |n| n != "." && n != "..")
+    }
+
+    fn dirent() -> impl Strategy<Value = Dirent> {
+        (
+            any::<[u8; 20]>(),
+            name(),
+            0i64..(1 << 40),
+            prop_oneof![Just(MODE_FILE), Just(MODE_EXEC), Just(MODE_DIR)],
+            "[a-z@.]{0,20}",
+            0i64..(1 << 50),
+        )
+            .prop_map(|(id, name, mtime, mode, modifier, size)| {
+                let file = mode != MODE_DIR;
+                Dirent {
+                    id: ObjectId::from_bytes(id),
+                    mode,
+                    name,
+                    mtime: Some(mtime),
+                    modifier: file.then_some(modifier),
+                    size: file.then_some(size),
+                }
+            })
+    }
+
+    fn dir() -> impl Strategy<Value = FsObject> {
+        proptest::collection::vec(dirent(), 1..12).prop_map(|mut dirents| {
+            // Seafile's order: names unique, descending by bytes.
+            dirents.sort_by(|a, b| b.name.as_bytes().cmp(a.name.as_bytes()));
+            dirents.dedup_by(|a, b| a.name == b.name);
+            FsObject::Dir(SeafDir { dirents })
+        })
+    }
+
+    fn file() -> impl Strategy<Value = FsObject> {
+        (proptest::collection::vec(any::<[u8; 20]>(), 0..20), any::<u64>()).prop_map(|(ids, size)| {
+            FsObject::File(SeafFile { block_ids: ids.into_iter().map(ObjectId::from_bytes).collect(), size })
+        })
+    }
+
+    proptest! {
+        /// serialize → store → verify gives back the same object, and its JSON is a fixed point.
+        #[test]
+        fn v1_round_trip(obj in prop_oneof![dir(), file()]) {
+            let (id, stored) = v1::encode(&obj);
+            let back = verify(&id, &stored).unwrap();
+            prop_assert_eq!(&back, &obj);
+            let json = v1::to_json(&obj);
+            prop_assert_eq!(v1::to_json(&v1::parse_json(json.as_bytes()).unwrap()), json.clone());
+            // The JSON is valid for any JSON parser, with keys in sorted order.
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            prop_assert_eq!(keys, sorted);
+        }
+
+        /// The v0 binary form round-trips too (names up to 255 bytes, no mtime/modifier/size).
+        #[test]
+        fn v0_round_trip(obj in prop_oneof![dir(), file()]) {
+            let obj = match obj {
+                FsObject::Dir(mut d) => {
+                    for e in &mut d.dirents {
+                        (e.mtime, e.modifier, e.size) = (None, None, None);
+                    }
+                    FsObject::Dir(d)
+                }
+                f => f,
+            };
+            let (id, stored) = v0::encode(&obj);
+            prop_assert_eq!(verify(&id, &stored).unwrap(), obj);
+        }
+
+        /// Any single flipped byte of a stored v1 object is caught.
+        #[test]
+        fn v1_corruption_is_detected(obj in dir(), at in any::<usize>(), flip in 1u8..=255) {
+            let (id, mut stored) = v1::encode(&obj);
+            let i = at % stored.len();
+            stored[i] ^= flip;
+            prop_assert!(verify(&id, &stored).is_err());
+        }
+    }
+}
