@@ -143,7 +143,10 @@ impl Drop for WorkDir {
             eprintln!("kept {}", self.path.display());
             return;
         }
-        eprintln!("removing {}", self.path.display());
+        eprintln!(
+            "removing {} (on ext4, creating many files stays slow for a few minutes after this: wait before the next run)",
+            self.path.display()
+        );
         if self.created {
             let _ = std::fs::remove_dir_all(&self.path);
         } else if let Ok(entries) = std::fs::read_dir(&self.path) {
@@ -161,6 +164,10 @@ struct Run {
     wall: f64,
     /// `ru_maxrss` of the process and the children it waited for, in KiB.
     peak_rss_kib: u64,
+    /// User + system CPU time of the process and the children it waited for, in seconds.
+    cpu: f64,
+    /// The system part of `cpu`.
+    cpu_sys: f64,
     code: Option<i32>,
     signal: Option<i32>,
     stdout: String,
@@ -287,11 +294,31 @@ fn run(what: &str, cmd: &mut Command, timeout: Duration) -> Result<Run> {
     Ok(Run {
         wall: end.duration_since(start).as_secs_f64(),
         peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        cpu_sys: timeval(usage.ru_stime),
         code,
         signal,
         stdout: collect(out),
         stderr: collect(err),
     })
+}
+
+fn timeval(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
+}
+
+/// CPU time (user + system) of a running process and of the children it has waited for, from
+/// `/proc/<pid>/stat`, in seconds.
+fn proc_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime, cutime, cstime are fields 14..=17 of the line, 12..=15 after the name.
+    let ticks: f64 = fields.get(11..15)?.iter().map(|f| f.parse::<f64>().ok()).sum::<Option<f64>>()?;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks / hz as f64)
 }
 
 /// `sync(2)`, timed: flushes what the previous phase left dirty, so each phase starts clean.
@@ -394,6 +421,8 @@ struct Ours {
     run: Run,
     report: Value,
     flush_after: f64,
+    /// CPU time of the simulator serving this run.
+    server_cpu: f64,
 }
 
 impl Ours {
@@ -418,6 +447,8 @@ impl Ours {
 struct Rsync {
     run: Run,
     flush_after: f64,
+    /// CPU time of the rsync daemon's side of this run (its forked sender, once reaped).
+    server_cpu: f64,
 }
 
 struct Bench<'a> {
@@ -427,13 +458,17 @@ struct Bench<'a> {
     rsync_url: String,
     timeout: Duration,
     libraries: usize,
+    server_pid: u32,
+    rsyncd_pid: u32,
 }
 
 impl Bench<'_> {
     fn ours(&self, store: &Path, what: &str) -> Result<Ours> {
         let mut cmd = Command::new(&self.fetcher);
         cmd.args(["once", "--primary", &self.url, "--sync-token", SYNC_TOKEN, "--json", "--store"]).arg(store);
+        let cpu_before = proc_cpu(self.server_pid);
         let run = run(what, &mut cmd, self.timeout)?.check(what)?;
+        let server_cpu = cpu_delta(cpu_before, proc_cpu(self.server_pid));
         let report = run.json(what)?;
         let libs = report["libraries"].as_array().with_context(|| format!("{what}: no libraries in the report"))?;
         ensure!(
@@ -446,15 +481,29 @@ impl Bench<'_> {
             ensure!(l["ok"] == true, "{what}: library {} failed: {}", l["repo_id"], l["error"]);
         }
         let flush_after = flush();
-        Ok(Ours { run, report, flush_after })
+        Ok(Ours { run, report, flush_after, server_cpu })
     }
 
     fn rsync(&self, dest: &Path, what: &str) -> Result<Rsync> {
         let mut cmd = Command::new("rsync");
         cmd.args(["-a", &self.rsync_url]).arg(format!("{}/", dest.display()));
+        let cpu_before = proc_cpu(self.rsyncd_pid);
         let run = run(what, &mut cmd, self.timeout)?.check(what)?;
         let flush_after = flush();
-        Ok(Rsync { run, flush_after })
+        let server_cpu = cpu_delta(cpu_before, self.rsyncd_cpu_settled());
+        Ok(Rsync { run, flush_after, server_cpu })
+    }
+
+    /// The daemon's CPU time once the sender it forked for the last connection is reaped (its
+    /// time is added to the daemon's then).
+    fn rsyncd_cpu_settled(&self) -> Option<f64> {
+        for _ in 0..100 {
+            if daemon_children(self.rsyncd_pid) == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        proc_cpu(self.rsyncd_pid)
     }
 
     /// The two sides of one phase, in the order asked; returns (ours, rsync).
@@ -471,6 +520,20 @@ impl Bench<'_> {
             Ok((o, r))
         }
     }
+}
+
+fn cpu_delta(before: Option<f64>, after: Option<f64>) -> f64 {
+    match (before, after) {
+        (Some(b), Some(a)) => a - b,
+        _ => f64::NAN,
+    }
+}
+
+/// Number of live (or not yet reaped) children of `pid`.
+fn daemon_children(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|s| s.split_whitespace().count())
+        .unwrap_or(0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -566,6 +629,8 @@ fn bench(args: &Args) -> Result<()> {
         rsync_url: format!("rsync://127.0.0.1:{port}/{MODULE}/"),
         timeout,
         libraries: dataset.libraries,
+        server_pid: server.pid(),
+        rsyncd_pid: rsyncd.pid(),
     };
 
     // Initial: fresh targets every round; nothing is deleted until the end.
@@ -700,21 +765,30 @@ fn report(
     let ours_flush = median(initial.iter().map(|(_, o, ..)| o.flush_after).collect());
     let rsync_flush = median(initial.iter().map(|(_, _, r, ..)| r.flush_after).collect());
     out.push(format!(
-        "initial   seaf-backup {}  {:.1} MB/s  {} fs objects/s (whole run)  peak RSS {:.0} MiB  (sync afterwards {}){suffix}",
+        "initial   seaf-backup {}  {:.1} MB/s  {} fs objects/s (whole run)  peak RSS {:.0} MiB{suffix}",
         secs(ours_wall),
         mb(ours_bytes as f64) / ours_wall,
         thousands((ours_fs as f64 / ours_wall).round() as u64),
         ours_rss,
-        secs(ours_flush)
     ));
     out.push(format!(
-        "initial   rsync -a    {}  {:.1} MB/s  peak RSS {:.0} MiB  (sync afterwards {}, not timed)  ratio rsync/ours {:.2} (target >= 1.0: {}){suffix}",
+        "initial   rsync -a    {}  {:.1} MB/s  peak RSS {:.0} MiB  ratio rsync/ours {:.2} (target >= 1.0: {}){suffix}",
         secs(rsync_wall),
         mb(d.bytes as f64) / rsync_wall,
         rsync_rss,
-        secs(rsync_flush),
         init_ratio,
         met(init_ratio >= 1.0)
+    ));
+    out.push(format!(
+        "initial   cpu: seaf-backup {} (sys {}) + simulator {};  rsync client {} (sys {}) + daemon {};  sync(2) afterwards, untimed: ours {}, rsync {}{suffix}",
+        secs(median(initial.iter().map(|(_, o, ..)| o.run.cpu).collect())),
+        secs(median(initial.iter().map(|(_, o, ..)| o.run.cpu_sys).collect())),
+        secs(median(initial.iter().map(|(_, o, ..)| o.server_cpu).collect())),
+        secs(median(initial.iter().map(|(_, _, r, ..)| r.run.cpu).collect())),
+        secs(median(initial.iter().map(|(_, _, r, ..)| r.run.cpu_sys).collect())),
+        secs(median(initial.iter().map(|(_, _, r, ..)| r.server_cpu).collect())),
+        secs(ours_flush),
+        secs(rsync_flush),
     ));
 
     // Incremental.
@@ -746,8 +820,17 @@ fn report(
                 "report_seconds": o.report["seconds"],
                 "transferred": o.objects(),
                 "peak_rss_mib": o.run.peak_rss_mib(),
+                "cpu_seconds": o.run.cpu,
+                "cpu_sys_seconds": o.run.cpu_sys,
+                "simulator_cpu_seconds": o.server_cpu,
             },
-            "rsync": { "seconds": r.run.wall, "peak_rss_mib": r.run.peak_rss_mib() },
+            "rsync": {
+                "seconds": r.run.wall,
+                "peak_rss_mib": r.run.peak_rss_mib(),
+                "cpu_seconds": r.run.cpu,
+                "cpu_sys_seconds": r.run.cpu_sys,
+                "daemon_cpu_seconds": r.server_cpu,
+            },
             "ratio_rsync_over_ours": ratio(r, o),
         }));
     }
@@ -762,6 +845,14 @@ fn report(
         secs(inc_rsync),
         inc_ratio,
         met(inc_ratio >= 100.0),
+        increments.len()
+    ));
+    out.push(format!(
+        "incr.     cpu: seaf-backup {} + simulator {};  rsync client {} + daemon {}  [median of {} runs]",
+        secs(median(increments.iter().map(|(.., o, _)| o.run.cpu).collect())),
+        secs(median(increments.iter().map(|(.., o, _)| o.server_cpu).collect())),
+        secs(median(increments.iter().map(|(.., r)| r.run.cpu).collect())),
+        secs(median(increments.iter().map(|(.., r)| r.server_cpu).collect())),
         increments.len()
     ));
 
@@ -791,12 +882,24 @@ fn report(
                         "transferred": o.objects(),
                         "peak_rss_mib": o.run.peak_rss_mib(),
                         "sync_afterwards_seconds": o.flush_after,
+                        "cpu_seconds": o.run.cpu,
+                        "cpu_sys_seconds": o.run.cpu_sys,
+                        "simulator_cpu_seconds": o.server_cpu,
+                        "libraries": o.report["libraries"].as_array().map(|ls| ls.iter().map(|l| json!({
+                            "repo_id": l["repo_id"],
+                            "name": l["name"],
+                            "seconds": l["seconds"],
+                            "stats": l["stats"],
+                        })).collect::<Vec<_>>()),
                     },
                     "rsync": {
                         "seconds": r.run.wall,
                         "mb_per_s": mb(d.bytes as f64) / r.run.wall,
                         "peak_rss_mib": r.run.peak_rss_mib(),
                         "sync_afterwards_seconds": r.flush_after,
+                        "cpu_seconds": r.run.cpu,
+                        "cpu_sys_seconds": r.run.cpu_sys,
+                        "daemon_cpu_seconds": r.server_cpu,
                     },
                     "ratio_rsync_over_ours": ratio(r, o),
                 })
