@@ -451,16 +451,11 @@ impl LibraryFetch {
         }
         let mut levels = Vec::with_capacity(by_level.len());
         for objects in by_level {
-            let staged = futures::stream::iter(objects)
-                .map(|(id, bytes)| async move {
-                    self.store
-                        .stage(ObjectKind::Fs, &self.store_id, &id, bytes)
-                        .await
-                        .map_err(FetchError::store(format!("staging fs object {id}")))
-                })
-                .buffer_unordered(16)
-                .try_collect()
-                .await?;
+            let staged = self
+                .store
+                .stage_many(ObjectKind::Fs, &self.store_id, objects)
+                .await
+                .map_err(FetchError::store("staging fs objects"))?;
             levels.push(staged);
         }
         Ok(levels)

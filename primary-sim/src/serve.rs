@@ -537,6 +537,9 @@ async fn check_present(
     Ok(json(serde_json::to_string(&missing).expect("strings serialize")))
 }
 
+/// Blocks up to this size are served from one read rather than streamed.
+const SMALL_BLOCK: u64 = 1 << 20;
+
 /// `GET block/<id>`: the stored bytes, streamed, never verified (a corrupt block is served as is).
 async fn get_block(
     State(st): State<Arc<AppState>>,
@@ -546,14 +549,29 @@ async fn get_block(
     let lib = st.authorized_repo(&headers, &repo)?;
     let id = parse_id(&block)?;
     let path = st.store.path(ObjectKind::Block, &lib.store_id, &id);
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::internal(format!("Failed to open block {id}: {e}")))?;
-    let len = file.metadata().await.map_err(|e| ApiError::internal(format!("Failed to stat block {id}: {e}")))?.len();
-    if len == 0 {
-        return Err(ApiError::internal(format!("block {id} is empty")));
-    }
-    let body = Body::from_stream(ReaderStream::with_capacity(file, 256 << 10));
+    // Small blocks (most of them) are read in one go; large ones are streamed.
+    let opened = blocking(move || {
+        let fail = |what: &str, e: std::io::Error| ApiError::internal(format!("Failed to {what} block {id}: {e}"));
+        let mut file = std::fs::File::open(&path).map_err(|e| fail("open", e))?;
+        let len = file.metadata().map_err(|e| fail("stat", e))?.len();
+        if len == 0 {
+            return Err(ApiError::internal(format!("block {id} is empty")));
+        }
+        if len <= SMALL_BLOCK {
+            let mut data = Vec::with_capacity(len as usize);
+            std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| fail("read", e))?;
+            Ok((len, Err(data)))
+        } else {
+            Ok((len, Ok(file)))
+        }
+    })
+    .await?;
+    let (len, body) = match opened {
+        (len, Err(data)) => (len, Body::from(data)),
+        (len, Ok(file)) => {
+            (len, Body::from_stream(ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 << 10)))
+        }
+    };
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),

@@ -56,6 +56,21 @@ pub trait ObjectStore: Send + Sync {
     /// Writes `data` under a temporary name. Nothing becomes visible until [`publish`](Self::publish).
     async fn stage(&self, kind: ObjectKind, store_id: &RepoId, id: &ObjectId, data: Bytes) -> std::io::Result<Staged>;
 
+    /// [`stage`](Self::stage) for many objects of one kind and store, in as few blocking calls as
+    /// the backend can manage.
+    async fn stage_many(
+        &self,
+        kind: ObjectKind,
+        store_id: &RepoId,
+        objects: Vec<(ObjectId, Bytes)>,
+    ) -> std::io::Result<Vec<Staged>> {
+        let mut out = Vec::with_capacity(objects.len());
+        for (id, data) in objects {
+            out.push(self.stage(kind, store_id, &id, data).await?);
+        }
+        Ok(out)
+    }
+
     /// Creates an empty temporary file for a block, for the caller to stream the content into.
     async fn stage_block(&self, store_id: &RepoId, id: &ObjectId) -> std::io::Result<(Staged, tokio::fs::File)>;
 

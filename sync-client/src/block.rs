@@ -15,11 +15,14 @@ use crate::client::{Call, check_length, log_retry, read_error};
 use crate::error::SyncError;
 use crate::repo::RepoClient;
 
+/// Bytes gathered before a write to the destination file (memory per download stays bounded).
+const WRITE_BUFFER: usize = 1 << 20;
+
 impl RepoClient {
     /// Downloads block `id` into `dest` and returns its length in bytes.
     ///
-    /// `dest` must be opened for writing (not in append mode). Every attempt first truncates it
-    /// and rewinds, so after a success it holds exactly the block; it is flushed but not fsynced
+    /// `dest` must be an empty file opened for writing (not in append mode). Every retry first
+    /// truncates it and rewinds, so after a success it holds exactly the block; it is flushed but not fsynced
     /// (durability is the caller's business, e.g. fsync then rename into the store).
     ///
     /// Checks: the byte count against `Content-Length` when the server sends one (short ⇒
@@ -42,10 +45,13 @@ impl RepoClient {
             .idle_timeout(self.client().request_timeout())
             .not_found(format!("block {id} of library {}", self.repo_id()));
         let call = &call;
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let attempts = &attempts;
         // The file is threaded through the attempts as backon's context: each attempt borrows
         // it mutably in turn.
         let attempt = with_file(move |dest| async move {
-            let r = self.block_attempt(call, id, verify_hash, &mut *dest).await;
+            let retry = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
+            let r = self.block_attempt(call, id, verify_hash, retry, &mut *dest).await;
             (dest, r)
         });
         let (_, result) = attempt
@@ -62,15 +68,21 @@ impl RepoClient {
         call: &Call,
         id: &ObjectId,
         verify_hash: bool,
+        retry: bool,
         dest: &mut tokio::fs::File,
     ) -> Result<u64, SyncError> {
-        dest.set_len(0).await.map_err(SyncError::Io)?;
-        dest.seek(SeekFrom::Start(0)).await.map_err(SyncError::Io)?;
+        if retry {
+            dest.set_len(0).await.map_err(SyncError::Io)?;
+            dest.seek(SeekFrom::Start(0)).await.map_err(SyncError::Io)?;
+        }
         let mut resp = self.client().send(call).await?;
         let expected = resp.content_length();
         let idle = self.client().request_timeout();
         let mut hasher = Sha1::new();
         let mut received = 0u64;
+        // Chunks are gathered up to WRITE_BUFFER before each write: every write of a tokio File
+        // is a hop to a blocking thread, and most blocks then take a single one.
+        let mut pending = Vec::new();
         loop {
             let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
                 Err(_) => {
@@ -84,8 +96,19 @@ impl RepoClient {
                 Ok(Ok(Some(chunk))) => chunk,
             };
             hasher.update(&chunk);
-            dest.write_all(&chunk).await.map_err(SyncError::Io)?;
             received += chunk.len() as u64;
+            if pending.is_empty() && chunk.len() >= WRITE_BUFFER {
+                dest.write_all(&chunk).await.map_err(SyncError::Io)?;
+                continue;
+            }
+            pending.extend_from_slice(&chunk);
+            if pending.len() >= WRITE_BUFFER {
+                dest.write_all(&pending).await.map_err(SyncError::Io)?;
+                pending.clear();
+            }
+        }
+        if !pending.is_empty() {
+            dest.write_all(&pending).await.map_err(SyncError::Io)?;
         }
         // tokio's File hands writes to a background thread; flush waits for the last one.
         dest.flush().await.map_err(SyncError::Io)?;

@@ -18,10 +18,10 @@ async fn start() -> (Server, Fixture) {
     (Server::start(lib).await, fx)
 }
 
-/// A destination file that already holds junk, to show each attempt starts from scratch.
-async fn dirty_file(dir: &tempfile::TempDir) -> (std::path::PathBuf, tokio::fs::File) {
+/// A fresh, empty destination file, as the store stages it.
+async fn empty_file(dir: &tempfile::TempDir) -> (std::path::PathBuf, tokio::fs::File) {
     let path = dir.path().join("block.tmp");
-    std::fs::write(&path, vec![b'x'; 5 * 1024 * 1024]).unwrap();
+    std::fs::write(&path, b"").unwrap();
     let file = tokio::fs::OpenOptions::new().read(true).write(true).open(&path).await.unwrap();
     (path, file)
 }
@@ -34,13 +34,13 @@ async fn multi_mib_block_arrives_intact() {
     let dir = tempfile::tempdir().unwrap();
     for chunked in [false, true] {
         server.primary.chunked_blocks.store(chunked, Ordering::SeqCst);
-        let (path, mut file) = dirty_file(&dir).await;
+        let (path, mut file) = empty_file(&dir).await;
         let n = repo.fetch_block(&fx.block_big, true, &mut file).await.unwrap();
         assert_eq!(n, want.len() as u64);
         drop(file);
         assert!(std::fs::read(&path).unwrap() == want, "chunked={chunked}");
     }
-    let (path, mut file) = dirty_file(&dir).await;
+    let (path, mut file) = empty_file(&dir).await;
     assert_eq!(repo.fetch_block(&fx.block_small, true, &mut file).await.unwrap(), 35);
     assert_eq!(std::fs::read(&path).unwrap(), b"this is renamed folder.\n\naofsnmayhu");
 }
@@ -55,7 +55,7 @@ async fn wrong_hash_is_permanent_unless_verification_is_off() {
     server.primary.lib.lock().unwrap().blocks.insert(fx.block_small, served.clone());
     let dir = tempfile::tempdir().unwrap();
 
-    let (_, mut file) = dirty_file(&dir).await;
+    let (_, mut file) = empty_file(&dir).await;
     let err = repo.fetch_block(&fx.block_small, true, &mut file).await.unwrap_err();
     match &err {
         SyncError::Object(ObjectError::HashMismatch { kind: ObjectKind::Block, id, actual }) => {
@@ -68,7 +68,7 @@ async fn wrong_hash_is_permanent_unless_verification_is_off() {
     assert_eq!(server.count("/block/"), 1);
     assert!(err.to_string().contains(&fx.block_small.to_string()), "{err}");
 
-    let (path, mut file) = dirty_file(&dir).await;
+    let (path, mut file) = empty_file(&dir).await;
     assert_eq!(repo.fetch_block(&fx.block_small, false, &mut file).await.unwrap(), served.len() as u64);
     drop(file);
     assert!(std::fs::read(&path).unwrap() == served);
@@ -80,7 +80,7 @@ async fn missing_block_is_a_transient_500_then_check_blocks_tells() {
     let repo = server.client().repo(repo_id(), TOKEN.into());
     let gone = ObjectId::hash_of(b"gone");
     let dir = tempfile::tempdir().unwrap();
-    let (_, mut file) = dirty_file(&dir).await;
+    let (_, mut file) = empty_file(&dir).await;
     let err = repo.fetch_block(&gone, true, &mut file).await.unwrap_err();
     assert!(matches!(err, SyncError::Status { status: 500, .. }), "{err:?}");
     assert!(err.is_transient());
@@ -89,12 +89,12 @@ async fn missing_block_is_a_transient_500_then_check_blocks_tells() {
 
     // Twice 500, then the block.
     server.fault(&format!("/block/{}", fx.block_big), 500, 2);
-    let (_, mut file) = dirty_file(&dir).await;
+    let (_, mut file) = empty_file(&dir).await;
     assert!(repo.fetch_block(&fx.block_big, true, &mut file).await.is_ok());
     assert_eq!(server.count(&format!("/block/{}", fx.block_big)), 3);
 
     // 403 is not retried.
-    let (_, mut file) = dirty_file(&dir).await;
+    let (_, mut file) = empty_file(&dir).await;
     let bad = server.client().repo(repo_id(), "wrong".into());
     assert!(matches!(bad.fetch_block(&fx.block_big, true, &mut file).await, Err(SyncError::Auth { status: 403, .. })));
     assert_eq!(server.count(&format!("/block/{}", fx.block_big)), 4);
@@ -166,14 +166,13 @@ async fn body_shorter_than_content_length_is_retried() {
     let (base, count) =
         raw_server(move |_| vec![Step::Write(headers(cut.len())), Step::Write(cut[..70_000].to_vec())]).await;
     let repo = SyncClient::new(test_config(base)).unwrap().repo(repo_id(), TOKEN.into());
-    let (_, mut file) = dirty_file(&dir).await;
+    let (_, mut file) = empty_file(&dir).await;
     let err = repo.fetch_block(&id, true, &mut file).await.unwrap_err();
     assert!(matches!(err, SyncError::Truncated { expected: 200_000, received: 70_000, .. }), "{err:?}");
     assert!(err.is_transient());
     assert_eq!(count.load(Ordering::SeqCst), 3);
 
-    // Cut once, then whole: the file holds exactly the block (the partial attempt and the junk
-    // before it are gone).
+    // Cut once, then whole: the file holds exactly the block (the partial attempt is gone).
     let full = block.clone();
     let (base, count) = raw_server(move |n| {
         let body = if n == 0 { full[..1000].to_vec() } else { full.clone() };
@@ -181,7 +180,7 @@ async fn body_shorter_than_content_length_is_retried() {
     })
     .await;
     let repo = SyncClient::new(test_config(base)).unwrap().repo(repo_id(), TOKEN.into());
-    let (path, mut file) = dirty_file(&dir).await;
+    let (path, mut file) = empty_file(&dir).await;
     assert_eq!(repo.fetch_block(&id, true, &mut file).await.unwrap(), block.len() as u64);
     drop(file);
     assert!(std::fs::read(&path).unwrap() == block);
@@ -209,7 +208,7 @@ async fn blocks_have_an_idle_timeout_but_no_total_timeout() {
     let mut cfg = test_config(base);
     cfg.request_timeout = Duration::from_millis(400);
     let repo = SyncClient::new(cfg.clone()).unwrap().repo(repo_id(), TOKEN.into());
-    let (_, mut file) = dirty_file(&dir).await;
+    let (_, mut file) = empty_file(&dir).await;
     assert_eq!(repo.fetch_block(&id, true, &mut file).await.unwrap(), block.len() as u64);
     assert_eq!(count.load(Ordering::SeqCst), 1);
 
@@ -225,7 +224,7 @@ async fn blocks_have_an_idle_timeout_but_no_total_timeout() {
     .await;
     cfg.base_url = base;
     let repo = SyncClient::new(cfg).unwrap().repo(repo_id(), TOKEN.into());
-    let (_, mut file) = dirty_file(&dir).await;
+    let (_, mut file) = empty_file(&dir).await;
     let started = std::time::Instant::now();
     let err = repo.fetch_block(&id, true, &mut file).await.unwrap_err();
     assert!(matches!(err, SyncError::Network { .. }), "{err:?}");
