@@ -21,15 +21,12 @@ use futures::{StreamExt, TryStreamExt};
 use seaf_objects::{Commit, FsObject, ObjectError, ObjectId, ObjectKind, RepoId};
 use seaf_store::state::SkippedObject;
 use seaf_store::{ObjectStore, Staged};
-use seaf_sync_client::{FetchedFs, RepoClient, SyncError};
+use seaf_sync_client::{FetchedFs, PACK_FS_BATCH, RepoClient, SyncError};
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
 use crate::FetchError;
 
-/// pack-fs requests carry at most this many ids, like the desktop client.
-const PACK_FS_BATCH: usize = 100;
 /// A group of downloaded blocks is published once it holds this many bytes.
 const BLOCK_GROUP_BYTES: u64 = 64 << 20;
 
@@ -539,12 +536,7 @@ async fn download_block(
         Ok(s) => s,
         Err(e) => return (id, Err(SyncError::Io(e))),
     };
-    let result = async {
-        let n = client.fetch_block(&id, verify, &mut file).await?;
-        file.flush().await.map_err(SyncError::Io)?;
-        Ok(n)
-    }
-    .await;
+    let result = client.fetch_block(&id, verify, &mut file).await;
     drop(file);
     match result {
         Ok(n) => (id, Ok((staged, n))),
