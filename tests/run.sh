@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: rsync (the benchmark's smoke test compares against it).
+# Debian packages the tests use: rsync (the benchmark's smoke test compares against it) and
+# protoc (the gRPC wire types are generated from proto/).
 missing=()
 command -v rsync >/dev/null || missing+=(rsync)
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "tests/run.sh: please install: ${missing[*]} (apt-get install ${missing[*]})" >&2

@@ -1,0 +1,121 @@
+//! The wire types of seaf-backup's gRPC APIs, kept apart from the code that serves them.
+//!
+//! * [`admin`] (`seafbackup.admin.v1`): what administrators use, through the `seaf-backup` CLI or
+//!   grpcurl — status, sync (streamed progress), libraries, retry;
+//! * [`internal`] (`seafbackup.internal.v1`): the gateway's notifications and the fetchers' job
+//!   protocol (lease, heartbeat, report) towards the coordinator;
+//! * [`ApiError`]: the one small map from what went wrong to a gRPC status code, and the id
+//!   parsers every handler runs before it touches storage or SQL.
+
+/// `seafbackup.admin.v1`.
+pub mod admin {
+    tonic::include_proto!("seafbackup.admin.v1");
+}
+
+/// `seafbackup.internal.v1`.
+pub mod internal {
+    tonic::include_proto!("seafbackup.internal.v1");
+}
+
+/// Encoded descriptors of every service here, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("seafbackup_descriptor");
+
+use seaf_objects::{ObjectId, RepoId};
+
+/// What a handler can fail with, each kind with its one gRPC code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// A malformed id or request field (the caller must change the request).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An unknown library or job.
+    #[error("{0}")]
+    NotFound(String),
+    /// A dependency (MySQL, Redis, the primary) is down; retrying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The request is valid but the state does not allow it (e.g. a lease that was lost).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A bug or an unexpected state; the message says what.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            ApiError::InvalidArgument(_) => tonic::Code::InvalidArgument,
+            ApiError::NotFound(_) => tonic::Code::NotFound,
+            ApiError::Unavailable(_) => tonic::Code::Unavailable,
+            ApiError::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+            ApiError::Internal(_) => tonic::Code::Internal,
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> tonic::Status {
+        tonic::Status::new(e.code(), e.to_string())
+    }
+}
+
+/// Parses a library id field of a request.
+pub fn repo_id(field: &str, value: &str) -> Result<RepoId, ApiError> {
+    RepoId::parse(value).map_err(|e| ApiError::InvalidArgument(format!("{field}: {e}")))
+}
+
+/// Parses an object id field of a request.
+pub fn object_id(field: &str, value: &str) -> Result<ObjectId, ApiError> {
+    ObjectId::parse(value).map_err(|e| ApiError::InvalidArgument(format!("{field}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn each_error_has_its_code() {
+        let cases = [
+            (ApiError::InvalidArgument("x".into()), tonic::Code::InvalidArgument),
+            (ApiError::NotFound("x".into()), tonic::Code::NotFound),
+            (ApiError::Unavailable("x".into()), tonic::Code::Unavailable),
+            (ApiError::FailedPrecondition("x".into()), tonic::Code::FailedPrecondition),
+            (ApiError::Internal("x".into()), tonic::Code::Internal),
+        ];
+        for (e, code) in cases {
+            let status = tonic::Status::from(e);
+            assert_eq!((status.code(), status.message()), (code, "x"));
+        }
+    }
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(repo_id("repo_id", "3f9e4aa5-d6ba-4066-a1d6-81824f422af1").is_ok());
+        let err = repo_id("repo_id", "'; DROP TABLE Branch; --").unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.to_string().starts_with("repo_id: invalid library id"), "{err}");
+        assert!(object_id("head", &"a".repeat(40)).is_ok());
+        assert_eq!(object_id("head", "../x").unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn descriptor_set_holds_both_services() {
+        let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
+        let services: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|f| f.service.iter().map(move |s| format!("{}.{}", f.package(), s.name())))
+            .collect();
+        assert_eq!(services, ["seafbackup.admin.v1.AdminService", "seafbackup.internal.v1.CoordinatorService"]);
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let job = internal::Job { job_id: "j".into(), repo_id: "r".into(), lease_ms: 30_000, ..Default::default() };
+        let bytes = internal::LeaseResponse { job: Some(job.clone()) }.encode_to_vec();
+        assert_eq!(internal::LeaseResponse::decode(&bytes[..]).unwrap().job, Some(job));
+        assert_eq!(internal::LeaseResponse::decode(&[][..]).unwrap().job, None, "no job is distinguishable");
+    }
+}
