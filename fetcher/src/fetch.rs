@@ -160,8 +160,7 @@ impl LibraryFetch {
         let mut seen = HashSet::from([head]);
         let mut frontier = vec![head];
         while !frontier.is_empty() {
-            let present = self.contains(ObjectKind::Commit, &self.repo, &frontier).await?;
-            let wanted: Vec<ObjectId> = frontier.iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| *id).collect();
+            let wanted = self.missing(ObjectKind::Commit, &self.repo, frontier).await?;
             let results: Vec<(ObjectId, Result<Commit, SyncError>)> = futures::stream::iter(wanted)
                 .map(|id| async move { (id, self.client.commit(&id).await) })
                 .buffer_unordered(self.opts.commit_workers.max(1))
@@ -210,8 +209,7 @@ impl LibraryFetch {
             let base = self.complete_parent(commit, complete).await?;
             match self.client.fs_id_list(&commit.id, base.as_ref()).await {
                 Ok(ids) => {
-                    let present = self.contains(ObjectKind::Fs, &self.store_id, &ids).await?;
-                    let missing = ids.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id).collect();
+                    let missing = self.missing(ObjectKind::Fs, &self.store_id, ids).await?;
                     self.fetch_fs_set(missing, commit.id).await?
                 }
                 Err(e @ (SyncError::Auth { .. } | SyncError::RepoDeleted(_))) => {
@@ -269,8 +267,7 @@ impl LibraryFetch {
     /// Client-side tree walk: breadth-first from `root`, fetching every object the store lacks.
     async fn walk_tree(&self, root: ObjectId, commit: ObjectId) -> Result<HashMap<ObjectId, FetchedFs>, FetchError> {
         let mut out: HashMap<ObjectId, FetchedFs> = HashMap::new();
-        let mut queue =
-            if self.contains(ObjectKind::Fs, &self.store_id, &[root]).await?[0] { vec![] } else { vec![root] };
+        let mut queue = self.missing(ObjectKind::Fs, &self.store_id, vec![root]).await?;
         while !queue.is_empty() {
             let got = self.fetch_fs_set(queue, commit).await?;
             let mut children = Vec::new();
@@ -283,8 +280,7 @@ impl LibraryFetch {
                 }
             }
             out.extend(got);
-            let present = self.contains(ObjectKind::Fs, &self.store_id, &children).await?;
-            queue = children.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id).collect();
+            queue = self.missing(ObjectKind::Fs, &self.store_id, children).await?;
         }
         Ok(out)
     }
@@ -371,9 +367,8 @@ impl LibraryFetch {
                 }
             }
         }
-        let ids: Vec<ObjectId> = owner.keys().copied().collect();
-        let present = self.contains(ObjectKind::Block, &self.store_id, &ids).await?;
-        let mut wanted = ids.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id);
+        let mut wanted =
+            self.missing(ObjectKind::Block, &self.store_id, owner.keys().copied().collect()).await?.into_iter();
 
         // Downloads go on while a publisher task makes finished blocks durable in groups.
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -462,6 +457,17 @@ impl LibraryFetch {
 
     async fn contains(&self, kind: ObjectKind, store_id: &RepoId, ids: &[ObjectId]) -> Result<Vec<bool>, FetchError> {
         self.store.contains_many(kind, store_id, ids).await.map_err(FetchError::store(format!("checking {kind}s")))
+    }
+
+    /// The ids among `ids` that the store lacks, in order.
+    async fn missing(
+        &self,
+        kind: ObjectKind,
+        store_id: &RepoId,
+        ids: Vec<ObjectId>,
+    ) -> Result<Vec<ObjectId>, FetchError> {
+        let present = self.contains(kind, store_id, &ids).await?;
+        Ok(ids.into_iter().zip(present).filter(|(_, p)| !p).map(|(id, _)| id).collect())
     }
 
     async fn publish(&self, levels: Vec<Vec<Staged>>) -> Result<(), FetchError> {

@@ -177,15 +177,11 @@ impl FsStore {
         }
     }
 
-    /// Makes the content of `files`, and every rename published before, durable.
-    async fn sync_contents(&self, files: Vec<PathBuf>) -> io::Result<()> {
-        match self.inner.durability {
-            Durability::Syncfs => self.syncfs().await,
-            Durability::Fsync => {
-                fsync_all(files, false).await?;
-                self.sync_names(HashSet::new()).await
-            }
-        }
+    /// Writes `data` to a fresh temp file beside the object's final path (blocking).
+    fn stage_now(&self, kind: ObjectKind, store_id: &RepoId, id: ObjectId, data: &[u8]) -> io::Result<Staged> {
+        let temp = self.temp_path(kind, store_id, &id)?;
+        File::create(&temp)?.write_all(data)?;
+        Ok(Staged { kind, store_id: store_id.clone(), id, temp })
     }
 
     /// Makes the renames into `dirs`, and every rename published before, durable.
@@ -201,6 +197,34 @@ impl FsStore {
                 result
             }
         }
+    }
+
+    /// [`ObjectStore::publish`] in fsync mode: every temp file fsynced (in parallel), then each
+    /// level renamed and its directories fsynced before the next.
+    async fn publish_fsync(&self, levels: Vec<Vec<Staged>>) -> io::Result<()> {
+        fsync_all(levels.iter().flatten().map(|s| s.temp.clone()).collect(), false).await?;
+        self.sync_names(HashSet::new()).await?;
+        let last = levels.len() - 1;
+        for (i, level) in levels.into_iter().enumerate() {
+            let root = self.inner.root.clone();
+            let (touched, renamed) = blocking(move || {
+                let mut touched = HashSet::new();
+                for s in &level {
+                    let dest = object_path(&root, s.kind, &s.store_id, &s.id);
+                    std::fs::rename(&s.temp, &dest)?;
+                    touched.insert(dest.parent().expect("object paths have a parent").to_path_buf());
+                }
+                Ok((touched, level.into_iter().map(|s| s.temp)))
+            })
+            .await?;
+            self.done_with(renamed);
+            if i < last {
+                self.sync_names(touched).await?;
+            } else {
+                self.inner.pending_dirs.lock().expect("pending dirs lock").extend(touched);
+            }
+        }
+        Ok(())
     }
 
     /// [`ObjectStore::publish`] in syncfs mode, in one blocking task: barriers and renames
@@ -349,14 +373,8 @@ impl ObjectStore for FsStore {
     }
 
     async fn stage(&self, kind: ObjectKind, store_id: &RepoId, id: &ObjectId, data: Bytes) -> io::Result<Staged> {
-        let (this, store, oid) = (self.clone(), store_id.clone(), *id);
-        let temp = blocking(move || {
-            let temp = this.temp_path(kind, &store, &oid)?;
-            File::create(&temp)?.write_all(&data)?;
-            Ok(temp)
-        })
-        .await?;
-        Ok(Staged { kind, store_id: store_id.clone(), id: *id, temp })
+        let (this, store, id) = (self.clone(), store_id.clone(), *id);
+        blocking(move || this.stage_now(kind, &store, id, &data)).await
     }
 
     async fn stage_many(
@@ -372,13 +390,10 @@ impl ObjectStore for FsStore {
             .map(|chunk| {
                 let (this, store, chunk) = (self.clone(), store_id.clone(), chunk.to_vec());
                 tokio::task::spawn_blocking(move || {
-                    let mut staged = Vec::with_capacity(chunk.len());
-                    for (id, data) in chunk {
-                        let temp = this.temp_path(kind, &store, &id)?;
-                        File::create(&temp)?.write_all(&data)?;
-                        staged.push(Staged { kind, store_id: store.clone(), id, temp });
-                    }
-                    io::Result::Ok(staged)
+                    chunk
+                        .into_iter()
+                        .map(|(id, data)| this.stage_now(kind, &store, id, &data))
+                        .collect::<io::Result<Vec<_>>>()
                 })
             })
             .collect();
@@ -417,35 +432,13 @@ impl ObjectStore for FsStore {
 
     async fn publish(&self, levels: Vec<Vec<Staged>>) -> io::Result<()> {
         let levels: Vec<Vec<Staged>> = levels.into_iter().filter(|l| !l.is_empty()).collect();
-        let all: Vec<PathBuf> = levels.iter().flatten().map(|s| s.temp.clone()).collect();
-        if all.is_empty() {
+        if levels.is_empty() {
             return Ok(());
         }
-        if self.inner.durability == Durability::Syncfs {
-            return self.publish_syncfs(levels).await;
+        match self.inner.durability {
+            Durability::Syncfs => self.publish_syncfs(levels).await,
+            Durability::Fsync => self.publish_fsync(levels).await,
         }
-        self.sync_contents(all).await?;
-        let last = levels.len() - 1;
-        for (i, level) in levels.into_iter().enumerate() {
-            let root = self.inner.root.clone();
-            let (touched, renamed) = blocking(move || {
-                let mut touched = HashSet::new();
-                for s in &level {
-                    let dest = object_path(&root, s.kind, &s.store_id, &s.id);
-                    std::fs::rename(&s.temp, &dest)?;
-                    touched.insert(dest.parent().expect("object paths have a parent").to_path_buf());
-                }
-                Ok((touched, level.into_iter().map(|s| s.temp)))
-            })
-            .await?;
-            self.done_with(renamed);
-            if i < last {
-                self.sync_names(touched).await?;
-            } else if self.inner.durability == Durability::Fsync {
-                self.inner.pending_dirs.lock().expect("pending dirs lock").extend(touched);
-            }
-        }
-        Ok(())
     }
 
     async fn flush(&self) -> io::Result<()> {
