@@ -1,0 +1,14 @@
+//! What every seaf-backup service shares.
+//!
+//! * [`config`]: one configuration file for the whole cluster, with environment overrides;
+//! * [`Secret`]: a string that never shows in logs or `Debug` output, compared in constant time;
+//! * [`logging`]: the services' log setup;
+//! * [`shutdown`]: the signal (SIGTERM or Ctrl-C) that starts a graceful shutdown.
+
+pub mod config;
+pub mod logging;
+mod secret;
+pub mod shutdown;
+
+pub use config::{Config, ConfigError};
+pub use secret::Secret;
