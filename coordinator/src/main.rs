@@ -1,1 +1,56 @@
-fn main() {}
+//! `seaf-backup-coordinator`: the coordinator service.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "seaf-backup-coordinator",
+    version,
+    about = "The seaf-backup coordinator: polls the primary, queues library jobs in Redis, publishes branch heads in MySQL, serves the admin gRPC API"
+)]
+struct Cli {
+    /// Configuration file (TOML; see seaf-backup.example.toml). Default: $SEAF_BACKUP_CONFIG, else
+    /// defaults and SEAF_BACKUP__SECTION__KEY environment variables only.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Listen address, overriding [coordinator] listen (port 0: any free port).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    seaf_backup_service::logging::init("info");
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = seaf_backup_service::Config::load(cli.config.as_deref())?;
+    if let Some(l) = cli.listen {
+        config.coordinator.listen = l;
+    }
+    let listener = tokio::net::TcpListener::bind(config.coordinator.listen).await?;
+    // Tests and scripts read the bound address (with --listen 127.0.0.1:0) from this line.
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        seaf_backup_service::shutdown::signal().await;
+        trigger.cancel();
+    });
+    seaf_backup_coordinator::server::run(config, listener, shutdown).await
+}

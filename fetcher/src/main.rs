@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use seaf_backup_fetcher::{FetchOptions, check, once};
+use seaf_backup_fetcher::{FetchOptions, check, once, worker};
 use seaf_objects::RepoId;
 use seaf_store::{Durability, FsStore};
 use seaf_sync_client::{ClientConfig, RetryPolicy, SyncClient};
@@ -27,11 +27,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run as a cluster worker: lease library jobs from the coordinator, fetch them into the shared
+    /// store, report back; SIGTERM stops leasing and finishes or hands back the jobs in hand.
+    Run(RunArgs),
     /// Back up libraries of a primary once and exit (0 only when every selected library is backed up).
     Once(Box<OnceArgs>),
     /// Check that backed-up libraries are complete: every commit, fs object and block of their
     /// history present and hash-valid (exit 0 only when all are).
     Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Configuration file (TOML; see seaf-backup.example.toml). Default: $SEAF_BACKUP_CONFIG, else
+    /// defaults and SEAF_BACKUP__SECTION__KEY environment variables only.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Name of this fetcher in leases and logs, overriding [fetcher] id.
+    #[arg(long)]
+    id: Option<String>,
+    /// Libraries fetched at once, overriding [fetcher] concurrency.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// The coordinator's gRPC URL, overriding [fetcher] coordinator_url.
+    #[arg(long)]
+    coordinator: Option<String>,
+    /// The seafile-data directory, overriding [store] path.
+    #[arg(long)]
+    store: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -110,12 +133,11 @@ struct VerifyArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    // The worker is a service and logs its jobs; the one-shot commands print their own report.
+    seaf_backup_service::logging::init(if matches!(cli.command, Command::Run(_)) { "info" } else { "warn" });
+    let result = match cli.command {
+        Command::Run(a) => run_worker(a).await.map(|()| true),
         Command::Once(a) => run_once(*a).await,
         Command::Verify(a) => run_verify(a).await,
     };
@@ -127,6 +149,76 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn run_worker(a: RunArgs) -> anyhow::Result<()> {
+    let mut config = seaf_backup_service::Config::load(a.config.as_deref())?;
+    let f = &mut config.fetcher;
+    if let Some(id) = a.id {
+        f.id = Some(id);
+    }
+    if let Some(c) = a.concurrency {
+        f.concurrency = c;
+    }
+    if let Some(c) = a.coordinator {
+        f.coordinator_url = c;
+    }
+    if let Some(s) = a.store {
+        config.store.path = s;
+    }
+    let f = &config.fetcher;
+    let fetcher_id = f.id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let client = SyncClient::new(ClientConfig {
+        retry: RetryPolicy { max_retries: f.retries, min_delay: f.retry_delay, ..RetryPolicy::default() },
+        extra_root_ca: config.backup.ca_cert.clone(),
+        danger_accept_invalid_certs: config.backup.insecure_tls,
+        ..ClientConfig::new(config.require_primary()?.clone())
+    })
+    .context("setting up the HTTP client")?;
+    let durability: Durability = config.store.durability.parse().map_err(anyhow::Error::msg)?;
+    let store = FsStore::open(&config.store.path, durability)
+        .with_context(|| format!("opening the store {}", config.store.path.display()))?;
+    let states = seaf_store::state::StateDir::new(store.root());
+    let channel = tonic::transport::Endpoint::from_shared(f.coordinator_url.clone())
+        .with_context(|| format!("coordinator URL {:?}", f.coordinator_url))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let worker = worker::Worker {
+        client,
+        store: std::sync::Arc::new(store),
+        states,
+        coordinator: seaf_backup_proto::internal::coordinator_service_client::CoordinatorServiceClient::new(channel),
+        opts: worker::WorkerOptions {
+            fetcher_id: fetcher_id.clone(),
+            concurrency: f.concurrency,
+            sync_token: config.require_sync_token()?.expose().to_owned(),
+            fetch: FetchOptions {
+                verify_block_hashes: config.backup.verify_block_hashes,
+                block_workers: f.block_workers,
+                fs_workers: f.fs_workers,
+                ..FetchOptions::default()
+            },
+            shutdown_grace: f.shutdown_grace,
+        },
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        seaf_backup_service::shutdown::signal().await;
+        trigger.cancel();
+    });
+    // Tests and scripts wait for this line.
+    println!("fetcher {fetcher_id} running against {}", f.coordinator_url);
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    worker.run(shutdown).await;
+    tracing::info!("fetcher stopped");
+    Ok(())
 }
 
 async fn run_once(a: OnceArgs) -> anyhow::Result<bool> {

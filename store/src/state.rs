@@ -30,11 +30,15 @@ pub struct LibraryState {
     /// Seconds since the epoch of the last successful sync.
     #[serde(default)]
     pub synced_at: i64,
+    /// In a cluster: the coordinator's sequence number of the published head this record holds,
+    /// so that a late writer never replaces a newer record (0 for one-shot backups).
+    #[serde(default)]
+    pub publish_seq: u64,
 }
 
 impl LibraryState {
     pub fn new(repo_id: RepoId, store_id: RepoId) -> Self {
-        LibraryState { repo_id, store_id, head: None, skipped: Vec::new(), synced_at: 0 }
+        LibraryState { repo_id, store_id, head: None, skipped: Vec::new(), synced_at: 0, publish_seq: 0 }
     }
 
     /// Adds skipped objects, keeping each id once.

@@ -1,0 +1,271 @@
+//! `seafbackup.admin.v1.AdminService`: what `seaf-backup` and grpcurl talk to.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use seaf_backup_proto::admin::admin_service_server::AdminService;
+use seaf_backup_proto::admin::{self, LibraryState, SyncProgress, sync_progress::Phase};
+use seaf_backup_proto::{ApiError, repo_id};
+use seaf_objects::RepoId;
+use tokio::sync::broadcast::error::RecvError;
+use tonic::{Request, Response, Status};
+
+use crate::coordinator::{Coordinator, EventKind, redis_err};
+use crate::db::{Library, now_ms};
+
+pub struct Admin {
+    pub c: Arc<Coordinator>,
+}
+
+/// The queue's contents at one moment, to tell waiting from syncing.
+struct QueueView {
+    waiting: HashSet<String>,
+    leased: HashSet<String>,
+}
+
+impl QueueView {
+    async fn load(c: &Coordinator) -> Result<QueueView, ApiError> {
+        let (ready, leased, followup) = c.queue.snapshot().await.map_err(redis_err)?;
+        Ok(QueueView { waiting: ready.into_iter().chain(followup).collect(), leased: leased.into_iter().collect() })
+    }
+
+    fn state(&self, lib: &Library) -> LibraryState {
+        let id = lib.repo_id.to_string();
+        if lib.deleted {
+            LibraryState::Deleted
+        } else if lib.failed {
+            LibraryState::Failed
+        } else if self.leased.contains(&id) {
+            LibraryState::Syncing
+        } else if self.waiting.contains(&id)
+            || lib.backup_head.is_none()
+            || lib.force_next
+            || lib.primary_head != lib.backup_head
+        {
+            LibraryState::Waiting
+        } else {
+            LibraryState::Synchronized
+        }
+    }
+}
+
+fn summary(c: &Coordinator, lib: &Library, state: LibraryState) -> admin::LibrarySummary {
+    let reason = match state {
+        LibraryState::Failed => lib.last_error.clone().unwrap_or_default(),
+        LibraryState::Syncing => match c.progress_of(&lib.repo_id) {
+            Some(p) => format!(
+                "commits {}/{}, fs objects {}, blocks {}, {} bytes",
+                p.commits_done, p.commits_total, p.fs_objects, p.blocks, p.bytes
+            ),
+            None => "started".into(),
+        },
+        _ => String::new(),
+    };
+    admin::LibrarySummary {
+        repo_id: lib.repo_id.to_string(),
+        name: lib.name.clone(),
+        reason,
+        attempts: lib.attempts,
+        last_error: lib.last_error.clone().unwrap_or_default(),
+    }
+}
+
+fn library_message(lib: &Library, state: LibraryState, skipped: Vec<admin::SkippedObject>) -> admin::Library {
+    let now = now_ms();
+    admin::Library {
+        repo_id: lib.repo_id.to_string(),
+        name: lib.name.clone(),
+        store_id: lib.store_id.to_string(),
+        is_virtual: lib.is_virtual,
+        state: state as i32,
+        backup_head: lib.backup_head.map(|h| h.to_string()).unwrap_or_default(),
+        primary_head: lib.primary_head.map(|h| h.to_string()).unwrap_or_default(),
+        lag_seconds: match (state, lib.behind_since) {
+            (LibraryState::Synchronized | LibraryState::Deleted, _) | (_, None) => 0,
+            (_, Some(since)) => ((now - since).max(0) / 1000) as u64,
+        },
+        last_success_unix: lib.last_success.map(|ms| ms / 1000).unwrap_or(0),
+        attempts: lib.attempts,
+        last_error: lib.last_error.clone().unwrap_or_default(),
+        skipped,
+    }
+}
+
+impl Admin {
+    /// The library, asking the primary first (one early poll) if it is not known yet.
+    async fn find_or_discover(&self, repo: &RepoId) -> Result<Library, ApiError> {
+        if let Some(lib) = self.c.db.library(repo).await? {
+            return Ok(lib);
+        }
+        let mut polls = self.c.polls.subscribe();
+        polls.borrow_and_update();
+        self.c.poll_now.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(60), polls.changed()).await;
+        self.c.db.library(repo).await?.ok_or_else(|| {
+            ApiError::NotFound(format!("library {repo} is not known: the primary does not list it"))
+        })
+    }
+}
+
+type SyncStream = Pin<Box<dyn Stream<Item = Result<SyncProgress, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AdminService for Admin {
+    async fn status(&self, _: Request<admin::StatusRequest>) -> Result<Response<admin::StatusResponse>, Status> {
+        let libs = self.c.db.libraries().await.map_err(ApiError::from)?;
+        let view = QueueView::load(&self.c).await?;
+        let mut out = admin::StatusResponse::default();
+        for lib in libs.iter().filter(|l| !l.deleted) {
+            out.total += 1;
+            let state = view.state(lib);
+            match state {
+                LibraryState::Synchronized => out.synchronized += 1,
+                LibraryState::Waiting => out.waiting += 1,
+                LibraryState::Syncing => {
+                    out.syncing += 1;
+                    out.syncing_libraries.push(summary(&self.c, lib, state));
+                }
+                LibraryState::Failed => {
+                    out.failed += 1;
+                    out.failed_libraries.push(summary(&self.c, lib, state));
+                }
+                LibraryState::Deleted | LibraryState::Unspecified => {}
+            }
+        }
+        Ok(Response::new(out))
+    }
+
+    type SyncStream = SyncStream;
+
+    async fn sync(&self, req: Request<admin::SyncRequest>) -> Result<Response<SyncStream>, Status> {
+        let req = req.into_inner();
+        let repo = repo_id("repo_id", &req.repo_id)?;
+        let lib = self.find_or_discover(&repo).await?;
+        if lib.deleted {
+            return Err(ApiError::FailedPrecondition(format!(
+                "library {repo} was deleted on the primary; its backup is kept but cannot be synced"
+            ))
+            .into());
+        }
+        let mut events = self.c.events.subscribe();
+        let since = now_ms();
+        // A job leased in the same millisecond as this request could be the one already running.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.c.db.request_sync(&repo, req.force, now_ms()).await.map_err(ApiError::from)?;
+        self.c.schedule(&repo, now_ms()).await?;
+        tracing::info!(%repo, force = req.force, "sync requested");
+
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<SyncProgress, Status>>(16);
+        let base = SyncProgress { repo_id: repo.to_string(), ..Default::default() };
+        let _ = tx.send(Ok(SyncProgress { phase: Phase::Queued as i32, ..base.clone() })).await;
+        tokio::spawn(async move {
+            loop {
+                let ev = tokio::select! {
+                    ev = events.recv() => ev,
+                    _ = tx.closed() => return,
+                };
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                };
+                if ev.repo != repo || ev.leased_at <= since {
+                    continue;
+                }
+                let (msg, last) = match ev.kind {
+                    EventKind::Progress(p) => (
+                        SyncProgress {
+                            phase: Phase::Syncing as i32,
+                            commits_done: p.commits_done,
+                            commits_total: p.commits_total,
+                            fs_objects: p.fs_objects,
+                            blocks: p.blocks,
+                            bytes: p.bytes,
+                            ..base.clone()
+                        },
+                        false,
+                    ),
+                    EventKind::Retrying(error) => (SyncProgress { phase: Phase::Queued as i32, error, ..base.clone() }, false),
+                    EventKind::Done { head, skipped } => (
+                        SyncProgress {
+                            phase: Phase::Done as i32,
+                            head: head.to_string(),
+                            skipped: skipped
+                                .into_iter()
+                                .map(|s| admin::SkippedObject { kind: s.kind, id: s.id.to_string(), reason: s.reason })
+                                .collect(),
+                            ..base.clone()
+                        },
+                        true,
+                    ),
+                    EventKind::Failed(error) => (SyncProgress { phase: Phase::Failed as i32, error, ..base.clone() }, true),
+                };
+                if tx.send(Ok(msg)).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn list_libraries(
+        &self,
+        req: Request<admin::ListLibrariesRequest>,
+    ) -> Result<Response<admin::ListLibrariesResponse>, Status> {
+        let wanted = LibraryState::try_from(req.into_inner().state)
+            .map_err(|_| ApiError::InvalidArgument("state: unknown value".into()))?;
+        let libs = self.c.db.libraries().await.map_err(ApiError::from)?;
+        let view = QueueView::load(&self.c).await?;
+        let libraries = libs
+            .iter()
+            .map(|l| (l, view.state(l)))
+            .filter(|(_, s)| wanted == LibraryState::Unspecified || *s == wanted)
+            .map(|(l, s)| library_message(l, s, Vec::new()))
+            .collect();
+        Ok(Response::new(admin::ListLibrariesResponse { libraries }))
+    }
+
+    async fn get_library(&self, req: Request<admin::GetLibraryRequest>) -> Result<Response<admin::Library>, Status> {
+        let repo = repo_id("repo_id", &req.into_inner().repo_id)?;
+        let lib = self
+            .c
+            .db
+            .library(&repo)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::NotFound(format!("library {repo} is not known")))?;
+        let view = QueueView::load(&self.c).await?;
+        let skipped = self
+            .c
+            .db
+            .skipped(&repo)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|s| admin::SkippedObject { kind: s.kind, id: s.id.to_string(), reason: s.reason })
+            .collect();
+        Ok(Response::new(library_message(&lib, view.state(&lib), skipped)))
+    }
+
+    async fn retry(&self, req: Request<admin::RetryRequest>) -> Result<Response<admin::RetryResponse>, Status> {
+        let req = req.into_inner();
+        let one = match req.repo_id.as_str() {
+            "" => None,
+            s => Some(repo_id("repo_id", s)?),
+        };
+        if let Some(r) = &one
+            && self.c.db.library(r).await.map_err(ApiError::from)?.is_none()
+        {
+            return Err(ApiError::NotFound(format!("library {r} is not known")).into());
+        }
+        let ids = self.c.db.retry_failed(one.as_ref(), now_ms()).await.map_err(ApiError::from)?;
+        for id in &ids {
+            self.c.schedule(id, now_ms()).await?;
+        }
+        tracing::info!(count = ids.len(), "failed libraries queued again");
+        Ok(Response::new(admin::RetryResponse { queued: ids.len() as u32 }))
+    }
+}

@@ -1,0 +1,104 @@
+//! Assembles the coordinator: connects MySQL and Redis, starts the poller and the upkeep task,
+//! and serves the gRPC APIs with health and reflection (v1 and v1alpha, which grpcurl 1.8 uses).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use seaf_backup_proto::admin::admin_service_server::AdminServiceServer;
+use seaf_backup_proto::internal::coordinator_service_server::CoordinatorServiceServer;
+use seaf_backup_service::Config;
+use seaf_sync_client::{ClientConfig, SyncClient};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::Admin;
+use crate::coordinator::Coordinator;
+use crate::db::Db;
+use crate::internal::Internal;
+use crate::poller::Poller;
+use crate::queue::Queue;
+use crate::upkeep;
+
+/// Retries `connect` for up to a minute: in a cluster the database may start after us.
+async fn with_retries<T, F, Fut>(what: &str, mut connect: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match connect().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!("{what}: {e:#}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.context(format!("{what}: gave up after a minute"))),
+        }
+    }
+}
+
+/// Runs the coordinator on `listener` until `shutdown` is cancelled.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let primary = config.require_primary()?.clone();
+    let token = config.require_sync_token()?.expose().to_owned();
+    let db_url = config.require_database()?.expose().to_owned();
+    let db = with_retries("connecting to MySQL", || async {
+        Db::connect(&db_url, config.database.max_connections).await.map_err(anyhow::Error::from)
+    })
+    .await?;
+    let redis_url = config.redis.url.expose().to_owned();
+    let queue = with_retries("connecting to Redis", || async {
+        Queue::connect(&redis_url, &config.redis.key_prefix).await.map_err(anyhow::Error::from)
+    })
+    .await?;
+    let client = SyncClient::new(ClientConfig {
+        extra_root_ca: config.backup.ca_cert.clone(),
+        danger_accept_invalid_certs: config.backup.insecure_tls,
+        request_timeout: Duration::from_secs(120),
+        ..ClientConfig::new(primary)
+    })
+    .context("setting up the client of the primary")?;
+
+    let c = Arc::new(Coordinator::new(db, queue, config.coordinator.clone()));
+    upkeep::rebuild(&c).await.context("filling the job queue from MySQL")?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(seaf_backup_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(seaf_backup_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let poller = Poller {
+        c: c.clone(),
+        client,
+        sync_token: token,
+        interval: config.backup.sync_poll_interval,
+    };
+    let tasks = [
+        tokio::spawn(poller.run(shutdown.clone())),
+        tokio::spawn(upkeep::run(c.clone(), health, shutdown.clone())),
+    ];
+
+    tracing::info!(addr = %listener.local_addr()?, poll_interval = ?config.backup.sync_poll_interval, "coordinator serving");
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(AdminServiceServer::new(Admin { c: c.clone() }))
+        .add_service(CoordinatorServiceServer::new(Internal { c }))
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await?;
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Background upkeep, every `reap_interval`:
+//! * rebuild the queue from MySQL when Redis lost it (its marker key is gone);
+//! * put libraries whose lease expired (their fetcher died) back in the queue;
+//! * report health: SERVING only while MySQL and Redis both answer.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tonic_health::server::HealthReporter;
+
+use crate::coordinator::Coordinator;
+use crate::db::now_ms;
+
+/// The services whose health follows MySQL and Redis. The server as a whole (service name `""`)
+/// stays SERVING while the process runs: a liveness probe must not restart the coordinator
+/// because the database is down.
+pub const SERVICES: [&str; 2] = ["seafbackup.admin.v1.AdminService", "seafbackup.internal.v1.CoordinatorService"];
+
+pub async fn run(c: Arc<Coordinator>, health: HealthReporter, shutdown: CancellationToken) {
+    let mut serving = None;
+    loop {
+        let ok = match tick(&c).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("upkeep: {e:#}");
+                false
+            }
+        };
+        if serving != Some(ok) {
+            let status =
+                if ok { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+            for s in SERVICES {
+                health.set_service_status(s, status).await;
+            }
+            serving = Some(ok);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(c.cfg.reap_interval) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn tick(c: &Coordinator) -> anyhow::Result<()> {
+    c.db.ping().await?;
+    if !c.queue.is_alive().await? {
+        rebuild(c).await?;
+    }
+    for id in c.queue.reap(now_ms()).await? {
+        tracing::warn!(repo = id, "lease expired (fetcher gone?); library queued again");
+    }
+    Ok(())
+}
+
+/// Refills the queue from MySQL: every library that needs a job gets one. Leases that Redis lost
+/// are taken back by their fetchers' next heartbeat.
+pub async fn rebuild(c: &Coordinator) -> anyhow::Result<usize> {
+    c.queue.set_alive().await?;
+    let work = c.db.needing_work().await?;
+    for repo in &work {
+        c.schedule(repo, now_ms()).await?;
+    }
+    tracing::warn!(queued = work.len(), "job queue rebuilt from MySQL (Redis was empty)");
+    Ok(work.len())
+}

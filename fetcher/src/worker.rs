@@ -1,0 +1,293 @@
+//! `seaf-backup-fetcher run`: the stateless worker of a cluster.
+//!
+//! Each of `concurrency` loops leases a library job from the coordinator, reads the primary's
+//! current head, fetches its closure into the shared store ([`LibraryFetch`]), heartbeats the
+//! lease (with progress) every second while it works, and reports the outcome. The coordinator
+//! alone publishes the head; after it confirms, the worker refreshes the library's record in the
+//! store (`seaf-backup/libraries/<id>.json`), which `verify` reads.
+//!
+//! Shutdown (SIGTERM): no new leases; running jobs get `shutdown_grace` to finish, then they are
+//! aborted and handed back, so the process exits within the lease wait plus the grace period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use seaf_backup_proto::internal::coordinator_service_client::CoordinatorServiceClient;
+use seaf_backup_proto::internal::{self, Job, report_request::Outcome};
+use seaf_objects::{ObjectId, RepoId};
+use seaf_store::ObjectStore;
+use seaf_store::state::{LibraryState, SkippedObject, StateDir};
+use seaf_sync_client::SyncClient;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::fetch::{FetchOptions, FetchReport, LibraryFetch, Progress};
+
+/// How long one `Lease` call waits for a job; it also bounds how long shutdown waits for it.
+const LEASE_WAIT: Duration = Duration::from_secs(5);
+/// Progress and lease renewal interval.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct WorkerOptions {
+    pub fetcher_id: String,
+    /// Libraries fetched at once.
+    pub concurrency: usize,
+    pub sync_token: String,
+    pub fetch: FetchOptions,
+    pub shutdown_grace: Duration,
+}
+
+pub struct Worker {
+    pub client: SyncClient,
+    pub store: Arc<dyn ObjectStore>,
+    pub states: StateDir,
+    pub coordinator: CoordinatorServiceClient<Channel>,
+    pub opts: WorkerOptions,
+}
+
+/// How a job ended, from the fetcher's side.
+enum JobEnd {
+    Fetched(ObjectId, FetchReport),
+    Failed { error: String, transient: bool, head: Option<ObjectId> },
+    /// Shutdown grace expired: give the job back unfinished.
+    HandBack,
+    /// The coordinator gave the library to another job: drop it silently.
+    LeaseLost,
+}
+
+impl Worker {
+    /// Runs until `shutdown` is cancelled and every job in hand is finished or handed back.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let me = Arc::new(self);
+        let mut loops = tokio::task::JoinSet::new();
+        for _ in 0..me.opts.concurrency.max(1) {
+            loops.spawn(me.clone().lease_loop(shutdown.clone()));
+        }
+        while loops.join_next().await.is_some() {}
+    }
+
+    async fn lease_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut coordinator = self.coordinator.clone();
+        let mut delay = Duration::from_millis(200);
+        while !shutdown.is_cancelled() {
+            // An in-flight Lease is not cancelled on shutdown (the coordinator may already have
+            // handed us a job); it ends within LEASE_WAIT and such a job is given back at once.
+            let req = internal::LeaseRequest {
+                fetcher_id: self.opts.fetcher_id.clone(),
+                wait_ms: LEASE_WAIT.as_millis() as u32,
+            };
+            let job = match coordinator.lease(req).await {
+                Ok(r) => {
+                    delay = Duration::from_millis(200);
+                    r.into_inner().job
+                }
+                Err(status) => {
+                    tracing::warn!("leasing a job: {}: {}; retrying in {delay:?}", status.code(), status.message());
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if let Some(job) = job {
+                self.run_job(job, &shutdown).await;
+            }
+        }
+    }
+
+    async fn run_job(&self, job: Job, shutdown: &CancellationToken) {
+        let (repo, store_id) = match (RepoId::parse(&job.repo_id), RepoId::parse(&job.store_id)) {
+            (Ok(r), Ok(s)) => (r, s),
+            _ => {
+                let error = format!("malformed job from the coordinator: {:?} / {:?}", job.repo_id, job.store_id);
+                self.report(&job, Outcome::Failure(internal::Failure { error, ..Default::default() })).await;
+                return;
+            }
+        };
+        tracing::info!(%repo, attempt = job.attempt, force = job.force, "job started");
+        let started = std::time::Instant::now();
+        let repo_client = self.client.repo(repo.clone(), self.opts.sync_token.clone());
+        let fetch = LibraryFetch::new(
+            repo_client.clone(),
+            self.store.clone(),
+            store_id.clone(),
+            FetchOptions { force: job.force, ..self.opts.fetch.clone() },
+        );
+        let lost = CancellationToken::new();
+        let beats = tokio::spawn(heartbeats(
+            self.coordinator.clone(),
+            job.job_id.clone(),
+            self.opts.fetcher_id.clone(),
+            fetch.progress(),
+            lost.clone(),
+        ));
+
+        // The head is read after the lease: every notification before the lease is covered.
+        let work = async {
+            let head = match repo_client.head().await {
+                Ok(h) => h,
+                Err(e) => {
+                    let transient = e.is_transient();
+                    return JobEnd::Failed { error: format!("reading the primary's head: {e}"), transient, head: None };
+                }
+            };
+            match fetch.run(head).await {
+                Ok(report) => JobEnd::Fetched(head, report),
+                Err(e) => JobEnd::Failed { error: e.to_string(), transient: e.is_transient(), head: Some(head) },
+            }
+        };
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(self.opts.shutdown_grace).await;
+        };
+        let end = tokio::select! {
+            end = work => end,
+            _ = lost.cancelled() => JobEnd::LeaseLost,
+            _ = grace => JobEnd::HandBack,
+        };
+        beats.abort();
+        let seconds = started.elapsed().as_secs_f64();
+
+        match end {
+            JobEnd::Fetched(head, report) => {
+                let s = &report.stats;
+                let transferred = internal::Progress {
+                    commits_done: s.commits.objects,
+                    commits_total: s.commits.objects,
+                    fs_objects: s.fs.objects,
+                    blocks: s.blocks.objects,
+                    bytes: s.commits.bytes + s.fs.bytes + s.blocks.bytes,
+                };
+                let skipped = report
+                    .skipped
+                    .iter()
+                    .map(|k| internal::SkippedObject {
+                        kind: k.kind.to_string(),
+                        id: k.id.to_string(),
+                        reason: k.reason.clone(),
+                    })
+                    .collect();
+                let success =
+                    internal::Success { head: head.to_string(), transferred: Some(transferred), skipped, base_head: job.base_head.clone() };
+                let answer = self.report(&job, Outcome::Success(success)).await;
+                match answer {
+                    Some(r) if r.published => {
+                        tracing::info!(%repo, %head, commits = s.commits.objects, fs = s.fs.objects, blocks = s.blocks.objects, seconds, "head published");
+                        if let Err(e) = self.record(&repo, &store_id, head, &report.skipped, r.publish_seq) {
+                            tracing::warn!(%repo, "updating the library record in the store: {e}");
+                        }
+                    }
+                    Some(_) => tracing::info!(%repo, %head, "the coordinator did not publish this head (stale job)"),
+                    None => {}
+                }
+            }
+            JobEnd::Failed { error, transient, head } => {
+                tracing::warn!(%repo, transient, seconds, "job failed: {error}");
+                let failure = internal::Failure {
+                    error,
+                    transient,
+                    head: head.map(|h| h.to_string()).unwrap_or_default(),
+                    handed_back: false,
+                };
+                self.report(&job, Outcome::Failure(failure)).await;
+            }
+            JobEnd::HandBack => {
+                tracing::info!(%repo, "shutting down: job handed back unfinished");
+                let failure = internal::Failure {
+                    error: "handed back: the fetcher was shutting down".into(),
+                    transient: true,
+                    handed_back: true,
+                    ..Default::default()
+                };
+                self.report(&job, Outcome::Failure(failure)).await;
+            }
+            JobEnd::LeaseLost => tracing::info!(%repo, "lease lost to another job; stopped"),
+        }
+    }
+
+    /// Reports a job's outcome, retrying for up to a minute while the coordinator is unreachable
+    /// (a success is idempotent: the compare-and-set accepts the same head twice).
+    async fn report(&self, job: &Job, outcome: Outcome) -> Option<internal::ReportResponse> {
+        let mut coordinator = self.coordinator.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let req = internal::ReportRequest {
+                job_id: job.job_id.clone(),
+                fetcher_id: self.opts.fetcher_id.clone(),
+                outcome: Some(outcome.clone()),
+            };
+            match coordinator.report(req).await {
+                Ok(r) => return Some(r.into_inner()),
+                Err(s) if s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() + delay < deadline => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(s) => {
+                    tracing::warn!(repo = job.repo_id, "reporting the job: {}: {}", s.code(), s.message());
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Refreshes the library's record in the store, unless a newer publish already wrote it.
+    fn record(
+        &self,
+        repo: &RepoId,
+        store_id: &RepoId,
+        head: ObjectId,
+        skipped: &[SkippedObject],
+        seq: u64,
+    ) -> std::io::Result<()> {
+        let old = self.states.load(repo)?;
+        if old.as_ref().is_some_and(|o| o.publish_seq > seq || (o.publish_seq == seq && o.head == Some(head))) {
+            return Ok(());
+        }
+        let mut state = old.unwrap_or_else(|| LibraryState::new(repo.clone(), store_id.clone()));
+        state.store_id = store_id.clone();
+        state.head = Some(head);
+        state.publish_seq = seq;
+        state.add_skipped(skipped.iter().cloned());
+        state.synced_at =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        self.states.save(&state)
+    }
+}
+
+/// Renews the lease every second with the fetch's progress; cancels `lost` if the coordinator
+/// says the lease went to another job.
+async fn heartbeats(
+    mut coordinator: CoordinatorServiceClient<Channel>,
+    job_id: String,
+    fetcher_id: String,
+    progress: Arc<Progress>,
+    lost: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = progress.stats();
+        let p = internal::Progress {
+            commits_done: s.commits.objects,
+            commits_total: progress.commits_total.load(std::sync::atomic::Ordering::Relaxed),
+            fs_objects: s.fs.objects,
+            blocks: s.blocks.objects,
+            bytes: s.commits.bytes + s.fs.bytes + s.blocks.bytes,
+        };
+        let req = internal::HeartbeatRequest { job_id: job_id.clone(), fetcher_id: fetcher_id.clone(), progress: Some(p) };
+        match coordinator.heartbeat(req).await {
+            Ok(r) if !r.get_ref().keep_going => {
+                lost.cancel();
+                return;
+            }
+            Ok(_) => {}
+            // A missed heartbeat is harmless until the lease expires; the next one may get through.
+            Err(s) => tracing::warn!("heartbeat: {}: {}", s.code(), s.message()),
+        }
+    }
+}
