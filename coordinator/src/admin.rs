@@ -104,9 +104,11 @@ impl Admin {
         polls.borrow_and_update();
         self.c.poll_now.notify_one();
         let _ = tokio::time::timeout(Duration::from_secs(60), polls.changed()).await;
-        self.c.db.library(repo).await?.ok_or_else(|| {
-            ApiError::NotFound(format!("library {repo} is not known: the primary does not list it"))
-        })
+        self.c
+            .db
+            .library(repo)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("library {repo} is not known: the primary does not list it")))
     }
 }
 
@@ -188,7 +190,9 @@ impl AdminService for Admin {
                         },
                         false,
                     ),
-                    EventKind::Retrying(error) => (SyncProgress { phase: Phase::Queued as i32, error, ..base.clone() }, false),
+                    EventKind::Retrying(error) => {
+                        (SyncProgress { phase: Phase::Queued as i32, error, ..base.clone() }, false)
+                    }
                     EventKind::Done { head, skipped } => (
                         SyncProgress {
                             phase: Phase::Done as i32,
@@ -201,7 +205,9 @@ impl AdminService for Admin {
                         },
                         true,
                     ),
-                    EventKind::Failed(error) => (SyncProgress { phase: Phase::Failed as i32, error, ..base.clone() }, true),
+                    EventKind::Failed(error) => {
+                        (SyncProgress { phase: Phase::Failed as i32, error, ..base.clone() }, true)
+                    }
                 };
                 if tx.send(Ok(msg)).await.is_err() || last {
                     return;

@@ -30,7 +30,10 @@ pub enum EventKind {
     Progress(internal::Progress),
     /// The attempt failed and another one is queued.
     Retrying(String),
-    Done { head: ObjectId, skipped: Vec<Skipped> },
+    Done {
+        head: ObjectId,
+        skipped: Vec<Skipped>,
+    },
     Failed(String),
 }
 
@@ -276,10 +279,8 @@ impl Coordinator {
                     self.emit(&repo, leased_at, EventKind::Retrying(f.error));
                     return Ok(internal::ReportResponse::default());
                 }
-                let (failed, attempts) = self
-                    .db
-                    .record_failure(&repo, &f.error, head.as_ref(), !f.transient, self.cfg.max_attempts)
-                    .await?;
+                let (failed, attempts) =
+                    self.db.record_failure(&repo, &f.error, head.as_ref(), !f.transient, self.cfg.max_attempts).await?;
                 if failed {
                     tracing::warn!(%repo, attempts, error = f.error, "library failed to sync");
                     self.emit(&repo, leased_at, EventKind::Failed(f.error));

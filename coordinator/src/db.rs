@@ -142,10 +142,12 @@ impl Db {
             .bind(seen_at)
             .fetch_all(&mut *tx)
             .await?;
-        sqlx::query("UPDATE seaf_backup_library SET deleted = 1, behind_since = NULL WHERE deleted = 0 AND seen_at < ?")
-            .bind(seen_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE seaf_backup_library SET deleted = 1, behind_since = NULL WHERE deleted = 0 AND seen_at < ?",
+        )
+        .bind(seen_at)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         rows.iter().map(|r| parse_repo(r.get::<String, _>(0).as_str(), "repo_id")).collect()
     }

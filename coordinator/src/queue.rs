@@ -165,7 +165,13 @@ impl Queue {
     }
 
     /// Leases the first due library to `fetcher`; the job id is `job_prefix` + the library id.
-    pub async fn lease(&self, now_ms: i64, lease_ms: i64, job_prefix: &str, fetcher: &str) -> RedisResult<Option<String>> {
+    pub async fn lease(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        job_prefix: &str,
+        fetcher: &str,
+    ) -> RedisResult<Option<String>> {
         Script::new(LEASE)
             .key(self.key("ready"))
             .key(self.key("leases"))
@@ -232,11 +238,7 @@ impl Queue {
     pub async fn forget(&self, repo: &RepoId) -> RedisResult<()> {
         let id = repo.to_string();
         let mut c = self.conn.clone();
-        redis::pipe()
-            .zrem(self.key("ready"), &id)
-            .srem(self.key("followup"), &id)
-            .query_async::<()>(&mut c)
-            .await
+        redis::pipe().zrem(self.key("ready"), &id).srem(self.key("followup"), &id).query_async::<()>(&mut c).await
     }
 
     /// Waiting and leased library ids, for the admin API.

@@ -76,16 +76,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let poller = Poller {
-        c: c.clone(),
-        client,
-        sync_token: token,
-        interval: config.backup.sync_poll_interval,
-    };
-    let tasks = [
-        tokio::spawn(poller.run(shutdown.clone())),
-        tokio::spawn(upkeep::run(c.clone(), health, shutdown.clone())),
-    ];
+    let poller = Poller { c: c.clone(), client, sync_token: token, interval: config.backup.sync_poll_interval };
+    let tasks =
+        [tokio::spawn(poller.run(shutdown.clone())), tokio::spawn(upkeep::run(c.clone(), health, shutdown.clone()))];
 
     tracing::info!(addr = %listener.local_addr()?, poll_interval = ?config.backup.sync_poll_interval, "coordinator serving");
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));

@@ -16,10 +16,36 @@ pub struct LibraryCheck {
     pub report: Option<VerifyReport>,
 }
 
-/// Checks the given libraries (every recorded one when `only` is empty) from their recorded head.
-pub async fn check(store: &FsStore, only: &[RepoId], verify_block_hashes: bool) -> anyhow::Result<Vec<LibraryCheck>> {
+/// A head to check instead of the recorded one (e.g. the `Branch` head in MySQL).
+#[derive(Debug, Clone)]
+pub struct GivenHead {
+    pub head: seaf_objects::ObjectId,
+    /// The store id (origin of a virtual library); default: the recorded one, else the library id.
+    pub store_id: Option<RepoId>,
+}
+
+/// Checks the given libraries (every recorded one when `only` is empty) from their recorded head,
+/// or, for one library, from `given`.
+pub async fn check(
+    store: &FsStore,
+    only: &[RepoId],
+    verify_block_hashes: bool,
+    given: Option<GivenHead>,
+) -> anyhow::Result<Vec<LibraryCheck>> {
     let states = StateDir::new(store.root());
-    let records = states.list()?;
+    let mut records = states.list()?;
+    if let Some(g) = given {
+        let [repo] = only else { anyhow::bail!("--head needs exactly one --library") };
+        let mut state = match records.iter().find(|s| &s.repo_id == repo) {
+            Some(s) => s.clone(),
+            None => seaf_store::state::LibraryState::new(repo.clone(), repo.clone()),
+        };
+        state.head = Some(g.head);
+        if let Some(s) = g.store_id {
+            state.store_id = s;
+        }
+        records = vec![state];
+    }
     let selected: Vec<RepoId> =
         if only.is_empty() { records.iter().map(|s| s.repo_id.clone()).collect() } else { only.to_vec() };
     let mut out = Vec::new();

@@ -123,6 +123,13 @@ struct VerifyArgs {
     /// Only this library (repeatable); default: every backed-up library.
     #[arg(long = "library")]
     libraries: Vec<RepoId>,
+    /// Check this head instead of the recorded one (with exactly one --library), e.g. the head
+    /// the coordinator published in MySQL's Branch table.
+    #[arg(long)]
+    head: Option<seaf_objects::ObjectId>,
+    /// With --head: the library's store id (the origin of a virtual library).
+    #[arg(long, requires = "head")]
+    store_id: Option<RepoId>,
     /// Do not hash blocks, only check they exist.
     #[arg(long)]
     no_block_hash_check: bool,
@@ -269,7 +276,8 @@ async fn run_verify(a: VerifyArgs) -> anyhow::Result<bool> {
         anyhow::bail!("{} is not a seafile-data directory (no storage/ inside)", a.store.display());
     }
     let store = FsStore::open(&a.store, Durability::Syncfs)?;
-    let checks = check::check(&store, &a.libraries, !a.no_block_hash_check).await?;
+    let given = a.head.map(|head| check::GivenHead { head, store_id: a.store_id });
+    let checks = check::check(&store, &a.libraries, !a.no_block_hash_check, given).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {

@@ -49,7 +49,11 @@ pub struct Worker {
 /// How a job ended, from the fetcher's side.
 enum JobEnd {
     Fetched(ObjectId, FetchReport),
-    Failed { error: String, transient: bool, head: Option<ObjectId> },
+    Failed {
+        error: String,
+        transient: bool,
+        head: Option<ObjectId>,
+    },
     /// Shutdown grace expired: give the job back unfinished.
     HandBack,
     /// The coordinator gave the library to another job: drop it silently.
@@ -170,8 +174,12 @@ impl Worker {
                         reason: k.reason.clone(),
                     })
                     .collect();
-                let success =
-                    internal::Success { head: head.to_string(), transferred: Some(transferred), skipped, base_head: job.base_head.clone() };
+                let success = internal::Success {
+                    head: head.to_string(),
+                    transferred: Some(transferred),
+                    skipped,
+                    base_head: job.base_head.clone(),
+                };
                 let answer = self.report(&job, Outcome::Success(success)).await;
                 match answer {
                     Some(r) if r.published => {
@@ -279,7 +287,8 @@ async fn heartbeats(
             blocks: s.blocks.objects,
             bytes: s.commits.bytes + s.fs.bytes + s.blocks.bytes,
         };
-        let req = internal::HeartbeatRequest { job_id: job_id.clone(), fetcher_id: fetcher_id.clone(), progress: Some(p) };
+        let req =
+            internal::HeartbeatRequest { job_id: job_id.clone(), fetcher_id: fetcher_id.clone(), progress: Some(p) };
         match coordinator.heartbeat(req).await {
             Ok(r) if !r.get_ref().keep_going => {
                 lost.cancel();

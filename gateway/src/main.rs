@@ -1,1 +1,56 @@
-fn main() {}
+//! `seaf-backup-gateway --config FILE [--listen ADDR]`: serves the gateway until SIGTERM or Ctrl-C.
+//! Prints `listening on <addr>` on stdout once bound (the port, when given as 0, is in that line).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use seaf_backup_gateway::{Gateway, serve};
+use seaf_backup_service::{Config, logging, shutdown};
+
+#[derive(Parser)]
+#[command(name = "seaf-backup-gateway", version, about = "Accepts the primary's change notifications for seaf-backup")]
+struct Args {
+    /// Configuration file (default: $SEAF_BACKUP_CONFIG, then built-in defaults and environment).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address, overriding gateway.listen.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    logging::init("info");
+    let (listener, gw) = match start(args).await {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(listener, gw, shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything that can fail before the first request: configuration, coordinator URL, bind.
+async fn start(args: Args) -> anyhow::Result<(tokio::net::TcpListener, Gateway)> {
+    let config = Config::load(args.config.as_deref())?;
+    let gw = Gateway::from_config(&config)?;
+    let addr = args.listen.unwrap_or(config.gateway.listen);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%bound, coordinator = %config.gateway.coordinator_url, "gateway started");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {bound}").and_then(|()| out.flush()).context("writing to stdout")?;
+    Ok((listener, gw))
+}

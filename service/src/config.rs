@@ -231,7 +231,10 @@ impl Config {
     }
 
     pub fn require_primary(&self) -> Result<&url::Url, ConfigError> {
-        self.backup.primary_url.as_ref().ok_or(ConfigError::Missing("backup.primary_url", "SEAF_BACKUP__BACKUP__PRIMARY_URL"))
+        self.backup
+            .primary_url
+            .as_ref()
+            .ok_or(ConfigError::Missing("backup.primary_url", "SEAF_BACKUP__BACKUP__PRIMARY_URL"))
     }
 
     pub fn require_sync_token(&self) -> Result<&Secret, ConfigError> {
@@ -352,10 +355,31 @@ mod example {
         assert_eq!(c.backup.sync_poll_interval, std::time::Duration::from_secs(3600));
         assert_eq!(c.coordinator.lease, std::time::Duration::from_secs(30));
         let text = std::fs::read_to_string(&path).unwrap();
-        for key in ["primary_url", "sync_token", "sync_poll_interval", "ca_cert", "insecure_tls", "verify_block_hashes",
-            "durability", "max_connections", "key_prefix", "lease", "max_attempts", "retry_delay", "retry_max_delay",
-            "reap_interval", "coordinator_url", "jwt_private_key", "forward_url", "max_body_bytes", "concurrency",
-            "block_workers", "fs_workers", "retries", "shutdown_grace"] {
+        for key in [
+            "primary_url",
+            "sync_token",
+            "sync_poll_interval",
+            "ca_cert",
+            "insecure_tls",
+            "verify_block_hashes",
+            "durability",
+            "max_connections",
+            "key_prefix",
+            "lease",
+            "max_attempts",
+            "retry_delay",
+            "retry_max_delay",
+            "reap_interval",
+            "coordinator_url",
+            "jwt_private_key",
+            "forward_url",
+            "max_body_bytes",
+            "concurrency",
+            "block_workers",
+            "fs_workers",
+            "retries",
+            "shutdown_grace",
+        ] {
             assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example file");
         }
     }

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use seaf_objects::ObjectId;
 
+pub mod cluster;
+pub mod services;
+pub use services::{MariaDb, Redis, execute, fresh_database, query, try_query};
+
 /// The shared secret the simulated primary accepts in these tests.
 pub const SYNC_TOKEN: &str = "3c1f0d6a9b8e7f6d5c4b3a2918e7d6c5b4a39281";
 
@@ -82,6 +86,14 @@ impl Proc {
                 Ok(_) => continue,
                 Err(_) => bail!("{} did not print {needle:?} within {timeout:?}", self.name),
             }
+        }
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod.
+    pub fn terminate(&self) {
+        // SAFETY: the pid is our own child, not yet reaped (reaping happens only in kill/wait).
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
     }
 
@@ -202,6 +214,18 @@ impl Cmd {
         };
         Ran { code: status.code(), stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() }
     }
+}
+
+/// A test tool installed by `tests/tools.sh` into `.ci/` (grpcurl, helm, kubernetes-validate).
+pub fn tool(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+    for dir in [".ci/venv/bin", ".ci/bin"] {
+        let p = root.join(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run tests/tools.sh (tests/run.sh does) first")
 }
 
 /// A generated primary and, once [`Primary::serve`]d, its running simulator.

@@ -1,0 +1,243 @@
+{{/*
+The chart name.
+*/}}
+{{- define "seaf-backup.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name: the prefix of every resource name (at most 63 characters).
+*/}}
+{{- define "seaf-backup.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The name of one component's resources: <fullname>-<component>. Call with (list $ "coordinator").
+*/}}
+{{- define "seaf-backup.componentName" -}}
+{{- $root := index . 0 }}
+{{- printf "%s-%s" (include "seaf-backup.fullname" $root) (index . 1) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "seaf-backup.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels of every resource.
+*/}}
+{{- define "seaf-backup.labels" -}}
+helm.sh/chart: {{ include "seaf-backup.chart" . }}
+{{ include "seaf-backup.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: seaf-backup
+{{- end }}
+
+{{/*
+Selector labels shared by every resource.
+*/}}
+{{- define "seaf-backup.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "seaf-backup.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of one component's resources. Call with (list $ "coordinator").
+*/}}
+{{- define "seaf-backup.componentLabels" -}}
+{{ include "seaf-backup.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/*
+Selector labels of one component. Call with (list $ "coordinator").
+*/}}
+{{- define "seaf-backup.componentSelectorLabels" -}}
+{{ include "seaf-backup.selectorLabels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/*
+The ServiceAccount the pods run as.
+*/}}
+{{- define "seaf-backup.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "seaf-backup.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference; the tag defaults to the chart's appVersion.
+*/}}
+{{- define "seaf-backup.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+
+{{/*
+The Secret holding sync-token, jwt-private-key, database-url and redis-url.
+*/}}
+{{- define "seaf-backup.secretName" -}}
+{{- default (include "seaf-backup.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{/*
+Where the ConfigMap is mounted, and the config file every component is started with.
+*/}}
+{{- define "seaf-backup.configDir" -}}/etc/seaf-backup{{- end }}
+{{- define "seaf-backup.configFile" -}}/etc/seaf-backup/seaf-backup.toml{{- end }}
+
+{{/*
+The coordinator's in-cluster URL, used by the gateway and the fetchers.
+*/}}
+{{- define "seaf-backup.coordinatorUrl" -}}
+{{- printf "http://%s:%v" (include "seaf-backup.componentName" (list . "coordinator")) .Values.coordinator.port }}
+{{- end }}
+
+{{/*
+A TOML value: strings are quoted and escaped (a JSON string is a valid TOML basic string),
+numbers and booleans are written as they are.
+*/}}
+{{- define "seaf-backup.toml" -}}
+{{- toJson . }}
+{{- end }}
+
+{{/*
+Whole seconds of a duration given as "20s", "2m", "1h" or "500ms"; empty for any other form.
+*/}}
+{{- define "seaf-backup.seconds" -}}
+{{- $d := toString . | trim }}
+{{- if regexMatch "^[0-9]+ms$" $d }}
+{{- div (trimSuffix "ms" $d | atoi) 1000 }}
+{{- else if regexMatch "^[0-9]+s$" $d }}
+{{- trimSuffix "s" $d | atoi }}
+{{- else if regexMatch "^[0-9]+m$" $d }}
+{{- mul (trimSuffix "m" $d | atoi) 60 }}
+{{- else if regexMatch "^[0-9]+h$" $d }}
+{{- mul (trimSuffix "h" $d | atoi) 3600 }}
+{{- end }}
+{{- end }}
+
+{{/*
+One secret environment variable. Call with (dict "root" $ "env" NAME "key" KEY "optional" BOOL).
+*/}}
+{{- define "seaf-backup.secretEnv" -}}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "seaf-backup.secretName" .root }}
+      key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
+{{- end }}
+
+{{/*
+Environment shared by every container. SEAF_BACKUP_CONFIG names the config file for commands run
+with kubectl exec; SEAF_BACKUP_COORDINATOR is where the seaf-backup CLI connects: the coordinator's
+own port in its pod (so the CLI answers even while the pod is not ready), its Service elsewhere.
+Call with (list $ COORDINATOR_URL).
+*/}}
+{{- define "seaf-backup.commonEnv" -}}
+{{- $root := index . 0 -}}
+- name: SEAF_BACKUP_CONFIG
+  value: {{ include "seaf-backup.configFile" $root }}
+- name: SEAF_BACKUP_COORDINATOR
+  value: {{ index . 1 | quote }}
+- name: RUST_LOG
+  value: {{ $root.Values.logLevel | quote }}
+{{- with $root.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod annotations: restart the pods when the rendered configuration (or the chart's Secret) changes.
+Call with (list $ COMPONENT_POD_ANNOTATIONS).
+*/}}
+{{- define "seaf-backup.podAnnotations" -}}
+{{- $root := index . 0 -}}
+checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+{{- if not $root.Values.existingSecret }}
+checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+{{- end }}
+{{- with $root.Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- with index . 1 }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod-level settings shared by every component: pull secrets, service account, security context,
+scheduling. Call with (list $ COMPONENT_VALUES).
+*/}}
+{{- define "seaf-backup.podSpecCommon" -}}
+{{- $root := index . 0 -}}
+{{- $c := index . 1 -}}
+{{- with $root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+serviceAccountName: {{ include "seaf-backup.serviceAccountName" $root }}
+automountServiceAccountToken: {{ $root.Values.serviceAccount.automount }}
+enableServiceLinks: false
+{{- with $root.Values.podSecurityContext }}
+securityContext:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($c.nodeSelector | default $root.Values.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($c.tolerations | default $root.Values.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($c.affinity | default $root.Values.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks the values; every template includes it first, so the first problem is the one reported,
+whichever template Helm renders first. Renders nothing.
+*/}}
+{{- define "seaf-backup.validate" -}}
+{{- $primary := required "backup.primaryUrl is required: the primary's sync API, e.g. --set backup.primaryUrl=https://seafile.example.com/seafhttp" .Values.backup.primaryUrl -}}
+{{- if not (regexMatch "^https?://" (toString $primary)) }}
+{{- fail (printf "backup.primaryUrl must be an http:// or https:// URL, not %q" (toString $primary)) }}
+{{- end }}
+{{- if not .Values.existingSecret }}
+{{- $hint := "(or set existingSecret to a Secret with the keys sync-token, database-url and redis-url)" }}
+{{- $_ := required (printf "backup.syncToken is required: the shared secret of the primary's [backup] sync_token %s" $hint) .Values.backup.syncToken }}
+{{- $_ := required (printf "database.url is required: mysql://USER:PASSWORD@HOST:PORT/DATABASE of the backup's seafile database %s" $hint) .Values.database.url }}
+{{- $_ := required (printf "redis.url is required: redis://[:PASSWORD@]HOST:PORT/DB of the job queue %s" $hint) .Values.redis.url }}
+{{- end }}
+{{- if not (has .Values.store.durability (list "syncfs" "fsync")) }}
+{{- fail (printf "store.durability must be \"syncfs\" or \"fsync\", not %q" (toString .Values.store.durability)) }}
+{{- end }}
+{{- $grace := include "seaf-backup.seconds" .Values.fetcher.shutdownGrace }}
+{{- if and $grace (ge (atoi $grace) (int .Values.fetcher.terminationGracePeriodSeconds)) }}
+{{- fail (printf "fetcher.shutdownGrace (%s) must be shorter than fetcher.terminationGracePeriodSeconds (%v), or Kubernetes kills fetchers before they hand their jobs back" (toString .Values.fetcher.shutdownGrace) .Values.fetcher.terminationGracePeriodSeconds) }}
+{{- end }}
+{{- end }}

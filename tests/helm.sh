@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Checks the Helm chart without a cluster: helm lint --strict, helm template, kubernetes-validate
+# --strict (the API schemas of Kubernetes 1.37 and 1.27, the oldest the chart supports), then
+# assertions on what is rendered and on what must fail to render.
+# Usage: tests/helm.sh        (installs the tools first with tests/tools.sh)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+bash tests/tools.sh
+HELM=$ROOT/.ci/bin/helm
+VALIDATE=$ROOT/.ci/venv/bin/kubernetes-validate
+PY=$ROOT/.ci/venv/bin/python
+CHART=helm/seaf-backup
+VALUES=$CHART/ci/test-values.yaml
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+# Helm writes nothing to $HOME.
+export HELM_CACHE_HOME=$TMP/helm-cache HELM_CONFIG_HOME=$TMP/helm-config HELM_DATA_HOME=$TMP/helm-data
+
+fail() {
+    echo "tests/helm.sh: FAILED: $*" >&2
+    exit 1
+}
+
+echo "== helm lint --strict"
+"$HELM" lint --strict "$CHART" -f "$VALUES" >"$TMP/lint.log" 2>&1 || { cat "$TMP/lint.log" >&2; fail "helm lint --strict"; }
+grep -q '0 chart(s) failed' "$TMP/lint.log" || { cat "$TMP/lint.log" >&2; fail "helm lint --strict"; }
+
+render() { # OUTFILE ARGS...: helm template, validated against the Kubernetes API schemas
+    local out=$1
+    shift
+    "$HELM" template rel "$CHART" --namespace backup "$@" >"$out" || fail "helm template $*"
+    for k in 1.37.0 1.27.0; do
+        "$VALIDATE" --strict --quiet -k "$k" - <"$out" || fail "kubernetes-validate --strict -k $k: helm template $*"
+    done
+}
+
+echo "== helm template | kubernetes-validate --strict"
+# The test values.
+render "$TMP/test.yaml" -f "$VALUES"
+# Only the required values, everything else at the chart's defaults.
+render "$TMP/minimal.yaml" --set backup.primaryUrl=http://primary:8082 --set backup.syncToken=min-token \
+    --set database.url=mysql://u:p@db/seafile_db --set redis.url=redis://redis:6379/0
+# Five fetchers.
+render "$TMP/five.yaml" -f "$VALUES" --set fetcher.replicas=5
+# A changed setting, for the checksum/config annotation.
+render "$TMP/changed.yaml" -f "$VALUES" --set fetcher.concurrency=7
+# An existing Secret and claim, a private CA, a sub-path, a ServiceAccount and pull secrets.
+cat >"$TMP/ca.pem" <<'PEM'
+-----BEGIN CERTIFICATE-----
+MIIBtestCAcertificateForTheChartChecksOnly
+-----END CERTIFICATE-----
+PEM
+render "$TMP/existing.yaml" --set backup.primaryUrl=https://primary.example.test \
+    --set existingSecret=my-seaf-secrets --set store.existingClaim=my-nfs-claim --set store.subPath=backup \
+    --set-file backup.caCert="$TMP/ca.pem" --set serviceAccount.create=true \
+    --set 'imagePullSecrets[0].name=my-registry' --set image.tag=1.2.3 --set fetcher.nodeSelector.pool=fetchers
+
+echo "== assertions on the rendered manifests"
+"$PY" - "$TMP" "$VALUES" seaf-backup.example.toml <<'PY' || fail "assertions on the rendered manifests"
+import base64, re, sys, tomllib
+import yaml
+
+tmp, values_file, example_file = sys.argv[1:4]
+values = yaml.safe_load(open(values_file))
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+
+
+def load(name):
+    docs = [d for d in yaml.safe_load_all(open(f"{tmp}/{name}.yaml")) if d]
+    return docs, open(f"{tmp}/{name}.yaml").read()
+
+
+def by_kind(docs, kind):
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def container(dep):
+    cs = dep["spec"]["template"]["spec"]["containers"]
+    assert len(cs) == 1, cs
+    return cs[0]
+
+
+def env(dep):
+    return {e["name"]: e for e in container(dep).get("env", [])}
+
+
+def toml_of(docs):
+    (cm,) = by_kind(docs, "ConfigMap").values()
+    try:
+        return tomllib.loads(cm["data"]["seaf-backup.toml"]), cm
+    except tomllib.TOMLDecodeError as e:
+        sys.exit(f"the ConfigMap's seaf-backup.toml is not valid TOML: {e}\n{cm['data']['seaf-backup.toml']}")
+
+
+# Keys the service accepts, per section: those of the example file, commented-out ones included.
+known, section = {}, None
+for line in open(example_file):
+    m = re.match(r"^\[(\w+)\]", line)
+    if m:
+        section = m.group(1)
+        known[section] = set()
+    m = re.match(r"^#?\s*(\w+) =", line)
+    if m and section:
+        known[section].add(m.group(1))
+
+FULL = "rel-seaf-backup"
+COORD, GW, FETCH = f"{FULL}-coordinator", f"{FULL}-gateway", f"{FULL}-fetcher"
+SECRET_ENV = {
+    COORD: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token", "SEAF_BACKUP__DATABASE__URL": "database-url",
+            "SEAF_BACKUP__REDIS__URL": "redis-url"},
+    GW: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token", "SEAF_BACKUP__GATEWAY__JWT_PRIVATE_KEY": "jwt-private-key"},
+    FETCH: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token"},
+}
+COMMANDS = {
+    COORD: ["seaf-backup-coordinator", "--config", "/etc/seaf-backup/seaf-backup.toml"],
+    GW: ["seaf-backup-gateway", "--config", "/etc/seaf-backup/seaf-backup.toml"],
+    FETCH: ["seaf-backup-fetcher", "run", "--config", "/etc/seaf-backup/seaf-backup.toml"],
+}
+
+
+def check_render(name, docs, text, secret_name, gw_replicas, fetch_replicas, secrets):
+    deps = by_kind(docs, "Deployment")
+    check(set(deps) == {COORD, GW, FETCH}, f"{name}: Deployments are {sorted(deps)}")
+    if set(deps) != {COORD, GW, FETCH}:
+        return
+    coord, gw, fetch = deps[COORD], deps[GW], deps[FETCH]
+    check(coord["spec"]["replicas"] == 1, f"{name}: coordinator replicas {coord['spec']['replicas']}")
+    check(coord["spec"].get("strategy", {}).get("type") == "Recreate", f"{name}: coordinator strategy is not Recreate")
+    check(gw["spec"]["replicas"] == gw_replicas, f"{name}: gateway replicas {gw['spec']['replicas']} != {gw_replicas}")
+    check(fetch["spec"]["replicas"] == fetch_replicas,
+          f"{name}: fetcher replicas {fetch['spec']['replicas']} != {fetch_replicas}")
+    for dname, dep in deps.items():
+        c = container(dep)
+        check(c["command"] == COMMANDS[dname], f"{name}: {dname} command {c['command']}")
+        pod = dep["spec"]["template"]
+        check("checksum/config" in pod["metadata"].get("annotations", {}), f"{name}: {dname} has no checksum/config")
+        sel = dep["spec"]["selector"]["matchLabels"]
+        check(all(pod["metadata"]["labels"].get(k) == v for k, v in sel.items()), f"{name}: {dname} selector/labels")
+        check(pod["spec"]["securityContext"].get("runAsNonRoot") is True, f"{name}: {dname} not runAsNonRoot")
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        check(mounts.get("config", {}).get("mountPath") == "/etc/seaf-backup", f"{name}: {dname} config mount")
+        e = env(dep)
+        for var, key in SECRET_ENV[dname].items():
+            ref = e.get(var, {}).get("valueFrom", {}).get("secretKeyRef", {})
+            check(ref.get("name") == secret_name and ref.get("key") == key,
+                  f"{name}: {dname} env {var} is not secret {secret_name}/{key}: {e.get(var)}")
+        want_cli = "http://127.0.0.1:7070" if dname == COORD else f"http://{COORD}:7070"
+        check(e.get("SEAF_BACKUP_COORDINATOR", {}).get("value") == want_cli,
+              f"{name}: {dname} SEAF_BACKUP_COORDINATOR is {e.get('SEAF_BACKUP_COORDINATOR')}, not {want_cli}")
+        extra = {v for v in e if v.startswith("SEAF_BACKUP__")} - set(SECRET_ENV[dname])
+        check(not extra, f"{name}: {dname} gets secrets it does not need: {sorted(extra)}")
+        for var, item in e.items():
+            check("value" not in item or item["value"] not in secrets.values(), f"{name}: {dname} env {var} is a plain secret")
+        if dname != FETCH:
+            check("store" not in mounts, f"{name}: {dname} mounts the store")
+
+    # Probes and Services.
+    cc, gc = container(coord), container(gw)
+    check(cc["livenessProbe"].get("grpc", {}).get("port") == 7070, f"{name}: coordinator liveness is not gRPC on 7070")
+    check(cc["readinessProbe"].get("grpc", {}).get("port") == 7070, f"{name}: coordinator readiness is not gRPC on 7070")
+    check(gc["livenessProbe"].get("httpGet", {}).get("path") == "/healthz", f"{name}: gateway liveness is not /healthz")
+    check(gc["readinessProbe"].get("httpGet", {}).get("path") == "/readyz", f"{name}: gateway readiness is not /readyz")
+    svcs = by_kind(docs, "Service")
+    for sname, port, pname in ((COORD, 7070, "grpc"), (GW, 8083, "http")):
+        ports = svcs.get(sname, {}).get("spec", {}).get("ports", [])
+        check([(p["port"], p["name"]) for p in ports] == [(port, pname)], f"{name}: Service {sname} ports {ports}")
+
+    # The fetchers mount the claim at [store] path.
+    conf, cm = toml_of(docs)
+    fpod = fetch["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in fpod["volumes"]}
+    claim = vols.get("store", {}).get("persistentVolumeClaim", {}).get("claimName")
+    store_mount = {m["name"]: m for m in container(fetch)["volumeMounts"]}.get("store", {})
+    check(claim is not None, f"{name}: the fetcher does not mount a PersistentVolumeClaim")
+    check(store_mount.get("mountPath") == conf.get("store", {}).get("path"),
+          f"{name}: store mounted at {store_mount.get('mountPath')}, [store] path is {conf.get('store', {}).get('path')}")
+    check(not store_mount.get("readOnly"), f"{name}: the store is mounted read-only")
+    check(fpod.get("terminationGracePeriodSeconds") == 30, f"{name}: fetcher terminationGracePeriodSeconds")
+
+    # The configuration: valid TOML (tomllib parsed it), the required keys, no unknown keys, no secrets.
+    b = conf.get("backup", {})
+    check("primary_url" in b and "sync_poll_interval" in b, f"{name}: [backup] lacks primary_url or sync_poll_interval")
+    for sec, keys in conf.items():
+        check(isinstance(keys, dict) and sec in known, f"{name}: unknown section [{sec}]")
+        for k in keys if isinstance(keys, dict) else []:
+            check(k in known.get(sec, set()), f"{name}: [{sec}] {k} is not a configuration key")
+    check("sync_token" not in b, f"{name}: sync_token in the ConfigMap")
+    check("jwt_private_key" not in conf.get("gateway", {}), f"{name}: jwt_private_key in the ConfigMap")
+    check("url" not in conf.get("database", {}) and "url" not in conf.get("redis", {}), f"{name}: a URL secret in the ConfigMap")
+    check(conf.get("coordinator", {}).get("listen") == "0.0.0.0:7070", f"{name}: coordinator listen")
+    check(conf.get("gateway", {}).get("listen") == "0.0.0.0:8083", f"{name}: gateway listen")
+    for sec in ("gateway", "fetcher"):
+        check(conf.get(sec, {}).get("coordinator_url") == f"http://{COORD}:7070", f"{name}: [{sec}] coordinator_url")
+    cm_text = yaml.safe_dump(cm)
+    for key, value in secrets.items():
+        check(value not in cm_text, f"{name}: the {key} value appears in the ConfigMap")
+        for d in docs:
+            if d["kind"] != "Secret":
+                check(value not in yaml.safe_dump(d), f"{name}: the {key} value appears in {d['kind']} {d['metadata']['name']}")
+
+    # The Secret: one, or none with existingSecret.
+    created = by_kind(docs, "Secret")
+    if secret_name == FULL:
+        check(list(created) == [FULL], f"{name}: Secrets {sorted(created)}")
+        data = {k: base64.b64decode(v).decode() for k, v in created.get(FULL, {}).get("data", {}).items()}
+        for key, value in secrets.items():
+            check(data.get(key) == value, f"{name}: Secret key {key} is {data.get(key)!r}, not {value!r}")
+    else:
+        check(not created, f"{name}: existingSecret is set, yet the chart renders Secrets {sorted(created)}")
+    return conf
+
+
+test_secrets = {"sync-token": values["backup"]["syncToken"], "jwt-private-key": values["gateway"]["jwtPrivateKey"],
+                "database-url": values["database"]["url"], "redis-url": values["redis"]["url"]}
+docs, text = load("test")
+conf = check_render("test values", docs, text, FULL, values["gateway"]["replicas"], values["fetcher"]["replicas"], test_secrets)
+check(conf["backup"]["primary_url"] == values["backup"]["primaryUrl"], "primary_url is not the value's")
+check(conf["backup"]["sync_poll_interval"] == values["backup"]["syncPollInterval"], "sync_poll_interval is not the value's")
+check(conf["gateway"].get("forward_url") == values["gateway"]["forwardUrl"], "forward_url is not the value's")
+pvcs = by_kind(docs, "PersistentVolumeClaim")
+check(list(pvcs) == [f"{FULL}-store"], f"PVCs {sorted(pvcs)}")
+for pvc in pvcs.values():
+    check(pvc["spec"]["accessModes"] == ["ReadWriteMany"], f"PVC access modes {pvc['spec']['accessModes']}")
+    check(pvc["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep", "the PVC is not kept on uninstall")
+fetch = by_kind(docs, "Deployment")[FETCH]
+check(fetch["spec"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"] == f"{FULL}-store",
+      "the fetcher does not mount the chart's PVC")
+check(container(fetch)["image"] == "seaf-backup:0.1.0", f"image {container(fetch)['image']} (tag = appVersion)")
+
+docs, text = load("minimal")
+conf = check_render("defaults", docs, text, FULL, 2, 2,
+                    {"sync-token": "min-token", "database-url": "mysql://u:p@db/seafile_db", "redis-url": "redis://redis:6379/0"})
+check(conf["backup"]["sync_poll_interval"] == 1, f"default sync_poll_interval {conf['backup']['sync_poll_interval']}")
+check("jwt-private-key" not in by_kind(docs, "Secret")[FULL]["data"], "an empty jwtPrivateKey is in the Secret")
+
+docs, text = load("five")
+check(by_kind(docs, "Deployment")[FETCH]["spec"]["replicas"] == 5, "--set fetcher.replicas=5 does not give 5 fetchers")
+
+changed, _ = load("changed")
+ann = lambda ds: by_kind(ds, "Deployment")[FETCH]["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+check(ann(changed) != ann(load("test")[0]), "checksum/config does not change with the configuration")
+
+docs, text = load("existing")
+conf = check_render("existingSecret", docs, text, "my-seaf-secrets", 2, 2, {})
+check(not by_kind(docs, "PersistentVolumeClaim"), "existingClaim is set, yet a PVC is rendered")
+fpod = by_kind(docs, "Deployment")[FETCH]["spec"]["template"]["spec"]
+check({v["name"]: v for v in fpod["volumes"]}["store"]["persistentVolumeClaim"]["claimName"] == "my-nfs-claim",
+      "the fetcher does not mount store.existingClaim")
+check({m["name"]: m for m in container(by_kind(docs, "Deployment")[FETCH])["volumeMounts"]}["store"].get("subPath") == "backup",
+      "store.subPath is not used")
+check(fpod.get("nodeSelector") == {"pool": "fetchers"}, "fetcher.nodeSelector is not used")
+check(fpod.get("imagePullSecrets") == [{"name": "my-registry"}], "imagePullSecrets are not used")
+check(fpod.get("serviceAccountName") == FULL and list(by_kind(docs, "ServiceAccount")) == [FULL], "the ServiceAccount")
+check(container(by_kind(docs, "Deployment")[FETCH])["image"] == "seaf-backup:1.2.3", "image.tag is not used")
+cm = list(by_kind(docs, "ConfigMap").values())[0]
+check("BEGIN CERTIFICATE" in cm["data"].get("primary-ca.pem", ""), "backup.caCert is not in the ConfigMap")
+check(conf["backup"].get("ca_cert") == "/etc/seaf-backup/primary-ca.pem", "ca_cert does not name the mounted certificate")
+
+if failures:
+    print("\n".join("  " + f for f in failures), file=sys.stderr)
+    sys.exit(f"{len(failures)} assertion(s) failed")
+PY
+
+echo "== values that must not render"
+must_fail() { # MESSAGE ARGS...: helm template must fail, saying MESSAGE
+    local want=$1
+    shift
+    if "$HELM" template rel "$CHART" "$@" >"$TMP/neg.out" 2>"$TMP/neg.err"; then
+        fail "helm template $* rendered; it should fail with: $want"
+    fi
+    grep -qF -- "$want" "$TMP/neg.err" || { cat "$TMP/neg.err" >&2; fail "helm template $*: the error does not say: $want"; }
+}
+must_fail "backup.primaryUrl is required" -f "$VALUES" --set backup.primaryUrl=
+must_fail "backup.primaryUrl is required"
+must_fail "backup.syncToken is required" -f "$VALUES" --set backup.syncToken=
+must_fail "database.url is required" -f "$VALUES" --set database.url=
+must_fail "redis.url is required" -f "$VALUES" --set redis.url=
+must_fail "backup.primaryUrl must be an http:// or https:// URL" -f "$VALUES" --set backup.primaryUrl=seafile.example.test
+must_fail 'store.durability must be "syncfs" or "fsync"' -f "$VALUES" --set store.durability=never
+must_fail "fetcher.shutdownGrace (30s) must be shorter than fetcher.terminationGracePeriodSeconds (30)" \
+    -f "$VALUES" --set fetcher.shutdownGrace=30s
+
+echo "helm chart: all checks passed"

@@ -1,0 +1,285 @@
+//! A whole seaf-backup cluster for one test: the simulated primary, a fresh MariaDB database, a
+//! fresh Redis, and the real coordinator, gateway and fetcher binaries, all on free loopback ports.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::services::{MariaDb, Redis, query};
+use crate::{Cmd, Primary, Proc, Ran, SYNC_TOKEN, bin};
+
+/// seaf-server's `JWT_PRIVATE_KEY` in these tests (the simulator signs its events with it).
+pub const JWT_KEY: &str = "test-jwt-private-key-0123456789";
+
+/// The knobs a test may turn.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub fetchers: usize,
+    pub gateway: bool,
+    /// `sync_poll_interval`, e.g. "1h" (events only) or "1s" (poller-driven).
+    pub poll_interval: String,
+    pub lease: String,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub retry_delay: String,
+    /// The fetchers' `shutdown_grace`.
+    pub shutdown_grace: String,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            fetchers: 2,
+            gateway: true,
+            poll_interval: "1h".into(),
+            lease: "3s".into(),
+            concurrency: 2,
+            max_attempts: 3,
+            retry_delay: "200ms".into(),
+            shutdown_grace: "5s".into(),
+        }
+    }
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub primary: Primary,
+    /// `mysql://root@127.0.0.1:PORT/<fresh database>`.
+    pub db_url: String,
+    pub redis: Redis,
+    /// The shared `seafile-data` store.
+    pub store: PathBuf,
+    pub config: PathBuf,
+    pub coordinator: Option<Proc>,
+    /// `http://127.0.0.1:PORT`.
+    pub coordinator_url: String,
+    pub gateway: Option<Proc>,
+    pub gateway_url: String,
+    pub fetchers: Vec<Option<Proc>>,
+}
+
+fn listen_addr(proc: &mut Proc, what: &str) -> String {
+    let line = proc.wait_for_line("listening on", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{what}: {e}"));
+    line.rsplit(' ').next().expect("listening on ADDR").trim().to_owned()
+}
+
+impl Cluster {
+    /// Starts everything against a primary that is already served.
+    pub fn start(dir: &Path, primary: Primary, opts: &ClusterOptions) -> Cluster {
+        let hint = dir.file_name().and_then(|n| n.to_str()).unwrap_or("cluster").to_owned();
+        let db_url = MariaDb::shared().fresh_database(&hint);
+        let redis_dir = dir.join("redis");
+        std::fs::create_dir_all(&redis_dir).unwrap();
+        let redis = Redis::start(&redis_dir);
+        let store = dir.join("store");
+        let config = dir.join("seaf-backup.toml");
+        let text = format!(
+            r#"[backup]
+primary_url = "{primary}"
+sync_token = "{SYNC_TOKEN}"
+sync_poll_interval = "{poll}"
+
+[store]
+path = "{store}"
+
+[database]
+url = "{db_url}"
+
+[redis]
+url = "{redis}"
+
+[coordinator]
+listen = "127.0.0.1:0"
+lease = "{lease}"
+max_attempts = {attempts}
+retry_delay = "{retry}"
+retry_max_delay = "2s"
+reap_interval = "250ms"
+
+[gateway]
+listen = "127.0.0.1:0"
+jwt_private_key = "{JWT_KEY}"
+
+[fetcher]
+concurrency = {concurrency}
+retries = 2
+retry_delay = "50ms"
+shutdown_grace = "{grace}"
+"#,
+            primary = primary.url,
+            poll = opts.poll_interval,
+            store = store.display(),
+            redis = redis.url(),
+            lease = opts.lease,
+            attempts = opts.max_attempts,
+            retry = opts.retry_delay,
+            concurrency = opts.concurrency,
+            grace = opts.shutdown_grace,
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut c = Cluster {
+            dir: dir.to_path_buf(),
+            primary,
+            db_url,
+            redis,
+            store,
+            config,
+            coordinator: None,
+            coordinator_url: String::new(),
+            gateway: None,
+            gateway_url: String::new(),
+            fetchers: Vec::new(),
+        };
+        c.start_coordinator();
+        if opts.gateway {
+            c.start_gateway();
+        }
+        for _ in 0..opts.fetchers {
+            c.start_fetcher();
+        }
+        c
+    }
+
+    pub fn start_coordinator(&mut self) {
+        let mut cmd = Command::new(bin("seaf-backup-coordinator"));
+        cmd.arg("--config").arg(&self.config);
+        let log = self.dir.join("coordinator.log");
+        let mut p = Proc::start("seaf-backup-coordinator", &mut cmd, &log).unwrap();
+        self.coordinator_url = format!("http://{}", listen_addr(&mut p, "coordinator"));
+        self.coordinator = Some(p);
+        // It binds first, then connects MySQL (creating the tables) and Redis before serving.
+        self.wait_for("the coordinator to serve", Duration::from_secs(60), || {
+            self.log("coordinator").contains("coordinator serving")
+        });
+    }
+
+    pub fn start_gateway(&mut self) {
+        let mut cmd = Command::new(bin("seaf-backup-gateway"));
+        cmd.arg("--config").arg(&self.config).env("SEAF_BACKUP__GATEWAY__COORDINATOR_URL", &self.coordinator_url);
+        let log = self.dir.join("gateway.log");
+        let mut p = Proc::start("seaf-backup-gateway", &mut cmd, &log).unwrap();
+        self.gateway_url = format!("http://{}", listen_addr(&mut p, "gateway"));
+        self.gateway = Some(p);
+    }
+
+    pub fn stop_gateway(&mut self) {
+        self.gateway = None;
+    }
+
+    /// Starts one more fetcher; returns its index in `fetchers`.
+    pub fn start_fetcher(&mut self) -> usize {
+        let i = self.fetchers.len();
+        let name = format!("fetcher-{i}");
+        let mut cmd = Command::new(bin("seaf-backup-fetcher"));
+        cmd.args(["run", "--id", &name, "--coordinator", &self.coordinator_url, "--config"]).arg(&self.config);
+        let log = self.dir.join(format!("{name}.log"));
+        let mut p = Proc::start(&name, &mut cmd, &log).unwrap();
+        p.wait_for_line("running", Duration::from_secs(30)).unwrap();
+        self.fetchers.push(Some(p));
+        i
+    }
+
+    /// `kill -9` of fetcher `i`.
+    pub fn kill_fetcher(&mut self, i: usize) {
+        if let Some(mut p) = self.fetchers[i].take() {
+            p.kill();
+        }
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// `Branch` rows: library id → head.
+    pub fn branch_heads(&self) -> BTreeMap<String, String> {
+        query(&self.db_url, "SELECT repo_id, commit_id FROM Branch WHERE name = 'master'")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect()
+    }
+
+    /// The primary's current heads: library id → head.
+    pub fn primary_heads(&self) -> BTreeMap<String, String> {
+        self.primary
+            .libraries()
+            .iter()
+            .map(|l| {
+                let id = l["repo_id"].as_str().expect("repo_id").to_owned();
+                let head = self.primary.head(&id).to_string();
+                (id, head)
+            })
+            .collect()
+    }
+
+    /// Polls `f` every 50 ms until it holds; panics with `what` and the logs after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !f() {
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n--- coordinator log (tail) ---\n{}",
+                    tail(&self.log("coordinator"), 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every `Branch` row equals the primary's head.
+    pub fn wait_converged(&self, timeout: Duration) {
+        self.wait_for("every Branch head to equal the primary's", timeout, || {
+            self.branch_heads() == self.primary_heads()
+        });
+    }
+
+    /// `seaf-backup --coordinator URL <args>`.
+    pub fn cli(&self, args: &[&str]) -> Ran {
+        Cmd::new(bin("seaf-backup"))
+            .args(["--coordinator", &self.coordinator_url])
+            .args(args)
+            .timeout(Duration::from_secs(120))
+            .run()
+    }
+
+    /// `seaf-primary-sim commit <args>`, sending repo-update events to the gateway.
+    pub fn commit_with_events(&self, args: &[&str]) -> Ran {
+        let events = format!("{}/events", self.gateway_url);
+        let mut all = vec!["commit", "--events-url", events.as_str(), "--jwt-key", JWT_KEY];
+        all.extend_from_slice(args);
+        self.primary.sim(&all)
+    }
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A notification token as seaf-server mints it: HS256 over `{"exp": now + exp_in_secs}`.
+pub fn jwt(key: &str, exp_in_secs: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims = serde_json::json!({ "exp": now + exp_in_secs });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .expect("signing a token")
+}
+
+/// POSTs a JSON body with an `Authorization` header (none when empty); returns the status code.
+pub fn post(url: &str, authorization: &str, body: &str) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(20))
+            .body(body.to_owned());
+        if !authorization.is_empty() {
+            req = req.header("authorization", authorization);
+        }
+        req.send().await.map(|r| r.status().as_u16()).unwrap_or_else(|e| panic!("POST {url}: {e}"))
+    })
+}
