@@ -65,6 +65,8 @@ pub struct CommitRecord {
     pub repo_id: RepoId,
     pub commit_id: ObjectId,
     pub parent_id: ObjectId,
+    /// Unix time in ms when the branch moved (seaf-server sends its event right after).
+    pub at_ms: u64,
 }
 
 /// Makes `opts.count` commits, calling `on_commit` after each (once its branch has moved and its
@@ -165,6 +167,7 @@ fn commit_once(
     };
     let id = state.commit(store, spec)?;
     db::write_head(layout, &lib.repo_id, &id, true)?;
+    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).context("clock before 1970")?.as_millis() as u64;
     info!(repo = %lib.repo_id, commit = %id, "committed");
-    Ok(CommitRecord { repo_id: lib.repo_id.clone(), commit_id: id, parent_id: head })
+    Ok(CommitRecord { repo_id: lib.repo_id.clone(), commit_id: id, parent_id: head, at_ms })
 }

@@ -29,9 +29,14 @@ pub fn bin(name: &str) -> PathBuf {
     let dir = match std::env::var_os("SEAF_BACKUP_BIN_DIR") {
         Some(d) => PathBuf::from(d),
         None => {
-            let exe = std::env::current_exe().expect("path of the running test");
-            let deps = exe.parent().expect("test binaries live in target/<profile>/deps");
-            deps.parent().expect("target/<profile>").to_path_buf()
+            // Tests run from target/<profile>/deps/, the harness's own tools from target/<profile>/.
+            let exe = std::env::current_exe().expect("path of the running program");
+            let dir = exe.parent().expect("a binary lives in a directory");
+            if dir.ends_with("deps") {
+                dir.parent().expect("target/<profile>").to_path_buf()
+            } else {
+                dir.to_path_buf()
+            }
         }
     };
     let path = dir.join(name);
