@@ -166,6 +166,8 @@ def check_render(name, docs, text, secret_name, gw_replicas, fetch_replicas, sec
     cc, gc = container(coord), container(gw)
     check(cc["livenessProbe"].get("grpc", {}).get("port") == 7070, f"{name}: coordinator liveness is not gRPC on 7070")
     check(cc["readinessProbe"].get("grpc", {}).get("port") == 7070, f"{name}: coordinator readiness is not gRPC on 7070")
+    check(cc["readinessProbe"]["grpc"].get("service") == "seafbackup.admin.v1.AdminService", f"{name}: readiness must follow MySQL and Redis")
+    check(cc["livenessProbe"]["grpc"].get("service", "") == "", f"{name}: liveness must not follow MySQL and Redis")
     check(gc["livenessProbe"].get("httpGet", {}).get("path") == "/healthz", f"{name}: gateway liveness is not /healthz")
     check(gc["readinessProbe"].get("httpGet", {}).get("path") == "/readyz", f"{name}: gateway readiness is not /readyz")
     svcs = by_kind(docs, "Service")

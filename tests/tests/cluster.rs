@@ -355,3 +355,36 @@ fn a_terminated_fetcher_hands_its_job_back() {
     c.wait_converged(CONVERGE);
     verify_branch_heads(&c, &c.branch_heads());
 }
+
+/// seaf-fsck on the primary restored a library to an older state (its head moved backwards): the
+/// backup follows it and publishes the older head instead of failing the library.
+#[test]
+fn a_head_restored_to_an_older_commit_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = served(dir.path(), &["--libraries", "2", "--seed", "19"], &[]);
+    let c = Cluster::start(dir.path(), primary, &ClusterOptions::default());
+    c.wait_converged(CONVERGE);
+    let repo = c
+        .primary_heads()
+        .into_keys()
+        .find(|r| c.primary.libraries().iter().any(|l| l["repo_id"] == r.as_str() && l["is_virtual"] != true))
+        .unwrap();
+    let head = c.primary.head(&repo).to_string();
+    let bytes =
+        std::fs::read(c.primary.storage().join("commits").join(&repo).join(&head[..2]).join(&head[2..])).unwrap();
+    let commit: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let older = commit["parent_id"].as_str().expect("the head has a parent").to_owned();
+    // What seaf-fsck does to the primary: the branch points at an older commit again.
+    std::fs::write(c.primary.data.join("db").join("branch").join(&repo), &older).unwrap();
+    let code = seaf_backup_tests::cluster::post(
+        &format!("{}/v1/notify", c.gateway_url),
+        &format!("Token {}", seaf_backup_tests::SYNC_TOKEN),
+        &format!(r#"{{"repo_ids":["{repo}"]}}"#),
+    );
+    assert_eq!(code, 200);
+    c.wait_for("the older head to be published", CONVERGE, || c.branch_heads().get(&repo) == Some(&older));
+    let lib = c.cli(&["--json", "library", &repo]);
+    let j = lib.assert_ok().json();
+    assert_eq!((j["state"].as_str(), j["backup_head"].as_str()), (Some("synchronized"), Some(older.as_str())), "{j}");
+    verify_branch_heads(&c, &c.branch_heads());
+}
