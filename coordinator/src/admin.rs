@@ -18,6 +18,8 @@ use crate::db::{Library, now_ms};
 
 pub struct Admin {
     pub c: Arc<Coordinator>,
+    /// Ends open `Sync` streams when the coordinator shuts down (they would hold it up).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The queue's contents at one moment, to tell waiting from syncing.
@@ -100,16 +102,31 @@ impl Admin {
         if let Some(lib) = self.c.db.library(repo).await? {
             return Ok(lib);
         }
+        // Wait for a poll that starts after this request (one already running may predate the library).
         let mut polls = self.c.polls.subscribe();
-        polls.borrow_and_update();
+        let wanted = self.c.polls_started.load(std::sync::atomic::Ordering::SeqCst) + 1;
         self.c.poll_now.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(60), polls.changed()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), polls.wait_for(|done| *done >= wanted)).await;
         self.c
             .db
             .library(repo)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("library {repo} is not known: the primary does not list it")))
     }
+}
+
+/// The outcome of a sync that began at `since`, if MySQL already shows one.
+async fn outcome_from_db(c: &Coordinator, repo: &RepoId, since: i64, base: &SyncProgress) -> Option<SyncProgress> {
+    let lib = c.db.library(repo).await.ok()??;
+    if lib.failed {
+        let error = lib.last_error.unwrap_or_default();
+        return Some(SyncProgress { phase: Phase::Failed as i32, error, ..base.clone() });
+    }
+    if lib.last_success.is_some_and(|t| t > since) {
+        let head = lib.backup_head.map(|h| h.to_string()).unwrap_or_default();
+        return Some(SyncProgress { phase: Phase::Done as i32, head, ..base.clone() });
+    }
+    None
 }
 
 type SyncStream = Pin<Box<dyn Stream<Item = Result<SyncProgress, Status>> + Send>>;
@@ -163,15 +180,27 @@ impl AdminService for Admin {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<SyncProgress, Status>>(16);
         let base = SyncProgress { repo_id: repo.to_string(), ..Default::default() };
         let _ = tx.send(Ok(SyncProgress { phase: Phase::Queued as i32, ..base.clone() })).await;
+        let (c, shutdown) = (self.c.clone(), self.shutdown.clone());
         tokio::spawn(async move {
             loop {
                 let ev = tokio::select! {
                     ev = events.recv() => ev,
                     _ = tx.closed() => return,
+                    _ = shutdown.cancelled() => {
+                        let _ = tx.send(Err(Status::unavailable("the coordinator is shutting down"))).await;
+                        return;
+                    }
                 };
                 let ev = match ev {
                     Ok(ev) => ev,
-                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        // Events were missed, perhaps the outcome: ask MySQL instead.
+                        if let Some(last) = outcome_from_db(&c, &repo, since, &base).await {
+                            let _ = tx.send(Ok(last)).await;
+                            return;
+                        }
+                        continue;
+                    }
                     Err(RecvError::Closed) => return,
                 };
                 if ev.repo != repo || ev.leased_at <= since {

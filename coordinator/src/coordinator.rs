@@ -45,7 +45,8 @@ pub struct Coordinator {
     wake: Notify,
     /// Asks the poller for an early poll (a notification named an unknown library).
     pub poll_now: Notify,
-    /// Counts finished polls, so a caller can wait for the next one.
+    /// Counts started and finished polls, so a caller can wait for one that starts after it asks.
+    pub polls_started: std::sync::atomic::AtomicU64,
     pub polls: watch::Sender<u64>,
     pub events: broadcast::Sender<Event>,
     /// Latest progress of each running job, for `Status`.
@@ -73,6 +74,10 @@ pub fn parse_job_id(job_id: &str) -> Result<(i64, RepoId), ApiError> {
     let bad = || ApiError::InvalidArgument(format!("job_id: malformed {job_id:?}"));
     let (head, repo) = job_id.split_once('@').ok_or_else(bad)?;
     let leased_at = head.split_once('.').and_then(|(ms, _)| ms.parse::<i64>().ok()).ok_or_else(bad)?;
+    // The lease time orders notifications against successes: a forged future one would hide them.
+    if leased_at <= 0 || leased_at > now_ms() + 60_000 {
+        return Err(ApiError::InvalidArgument(format!("job_id: lease time {leased_at} out of range")));
+    }
     Ok((leased_at, seaf_backup_proto::repo_id("job_id", repo)?))
 }
 
@@ -84,6 +89,7 @@ impl Coordinator {
             cfg,
             wake: Notify::new(),
             poll_now: Notify::new(),
+            polls_started: Default::default(),
             polls: watch::channel(0).0,
             events: broadcast::channel(4096).0,
             progress: Mutex::default(),
@@ -170,7 +176,14 @@ impl Coordinator {
         };
         let lib = self.db.library(&repo).await?;
         let Some(lib) = lib.filter(|l| !l.deleted && !l.failed) else {
-            self.queue.finish(&repo, job_id).await.map_err(redis_err)?;
+            let (_, followup) = self.queue.finish(&repo, job_id).await.map_err(redis_err)?;
+            if followup {
+                // A notification raced this check; the next lease looks at MySQL again.
+                self.schedule(&repo, now_ms()).await?;
+            } else {
+                let why = "the library is failed or deleted on the primary; nothing to do".to_owned();
+                self.emit(&repo, now_ms(), EventKind::Failed(why));
+            }
             return Ok(None);
         };
         let base = self.db.branch_head(&repo).await?;
@@ -195,7 +208,7 @@ impl Coordinator {
     ) -> Result<bool, ApiError> {
         let (leased_at, repo) = parse_job_id(job_id)?;
         let expiry = now_ms() + self.cfg.lease.as_millis() as i64;
-        let renewal = self.queue.renew(&repo, job_id, expiry, fetcher).await.map_err(redis_err)?;
+        let renewal = self.queue.renew(&repo, job_id, leased_at, expiry, fetcher).await.map_err(redis_err)?;
         if renewal == Renewal::Lost {
             tracing::info!(%repo, fetcher, "heartbeat for a lease held by another job; telling the fetcher to stop");
             return Ok(false);

@@ -204,8 +204,8 @@ impl Db {
             return Ok(Notified::Ignore("library failed; use sync --force or retry"));
         }
         sqlx::query(
-            "UPDATE seaf_backup_library SET notified_at = ?, failed = 0, behind_since = IFNULL(behind_since, ?) \
-             WHERE repo_id = ?",
+            "UPDATE seaf_backup_library SET notified_at = ?, attempts = IF(failed = 1, 0, attempts), failed = 0, \
+             behind_since = IFNULL(behind_since, ?) WHERE repo_id = ?",
         )
         .bind(now)
         .bind(now)
@@ -324,7 +324,8 @@ impl Db {
         sqlx::query(
             "UPDATE seaf_backup_library SET backup_head = ?, primary_head = ?, publish_seq = ?, \
              synced_from = GREATEST(IFNULL(synced_from, 0), ?), last_success = ?, attempts = 0, last_error = NULL, \
-             failed = 0, failed_head = NULL, force_next = 0, \
+             failed = 0, failed_head = NULL, \
+             force_next = IF(notified_at IS NOT NULL AND notified_at > ?, force_next, 0), \
              behind_since = IF(notified_at IS NOT NULL AND notified_at > ?, behind_since, NULL) \
              WHERE repo_id = ?",
         )
@@ -333,6 +334,7 @@ impl Db {
         .bind(seq)
         .bind(synced_from)
         .bind(now)
+        .bind(synced_from)
         .bind(synced_from)
         .bind(&repo_s)
         .execute(&mut *tx)

@@ -33,6 +33,7 @@ impl Poller {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             let started = tokio::time::Instant::now();
+            self.c.polls_started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             match self.poll_once().await {
                 Ok(r) => tracing::info!(listed = r.listed, deleted = r.deleted, queued = r.queued, "primary polled"),
                 Err(e) => tracing::warn!("polling the primary failed (will retry): {e:#}"),

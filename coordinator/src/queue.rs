@@ -83,16 +83,21 @@ return id
 "#;
 
 const RENEW: &str = r#"
--- KEYS: lease:<id>, leases, ready; ARGV: id, job_id, expiry, fetcher
+-- KEYS: lease:<id>, leases, ready, followup, alive; ARGV: id, job_id, expiry, fetcher, leased_at
 local holder = redis.call('HGET', KEYS[1], 'job_id')
 if holder == ARGV[2] then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
   return 1
 end
 if holder then return 0 end
+-- Nobody holds it. Adopt it only if Redis lost its data after this job was leased (the marker is
+-- gone or newer); otherwise the lease ended normally and this is a late heartbeat.
+local alive = redis.call('GET', KEYS[5])
+if alive and tonumber(alive) <= tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', KEYS[1], 'job_id', ARGV[2], 'fetcher', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+-- Work queued meanwhile (the rebuild, a notification) is not dropped: it becomes the follow-up.
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then redis.call('SADD', KEYS[4], ARGV[1]) end
 return 2
 "#;
 
@@ -184,16 +189,27 @@ impl Queue {
             .await
     }
 
-    pub async fn renew(&self, repo: &RepoId, job_id: &str, expiry_ms: i64, fetcher: &str) -> RedisResult<Renewal> {
+    /// Extends a job's lease to `expiry_ms`; re-establishes it if Redis lost it after `leased_at`.
+    pub async fn renew(
+        &self,
+        repo: &RepoId,
+        job_id: &str,
+        leased_at: i64,
+        expiry_ms: i64,
+        fetcher: &str,
+    ) -> RedisResult<Renewal> {
         let id = repo.to_string();
         let r: i64 = Script::new(RENEW)
             .key(self.lease_key(&id))
             .key(self.key("leases"))
             .key(self.key("ready"))
+            .key(self.key("followup"))
+            .key(self.key("alive"))
             .arg(&id)
             .arg(job_id)
             .arg(expiry_ms)
             .arg(fetcher)
+            .arg(leased_at)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(match r {

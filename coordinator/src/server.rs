@@ -86,7 +86,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AdminServiceServer::new(Admin { c: c.clone() }))
+        .add_service(AdminServiceServer::new(Admin { c: c.clone(), shutdown: shutdown.clone() }))
         .add_service(CoordinatorServiceServer::new(Internal { c }))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;

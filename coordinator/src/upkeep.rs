@@ -55,11 +55,12 @@ async fn tick(c: &Coordinator) -> anyhow::Result<()> {
 /// Refills the queue from MySQL: every library that needs a job gets one. Leases that Redis lost
 /// are taken back by their fetchers' next heartbeat.
 pub async fn rebuild(c: &Coordinator) -> anyhow::Result<usize> {
-    c.queue.set_alive().await?;
     let work = c.db.needing_work().await?;
     for repo in &work {
         c.schedule(repo, now_ms()).await?;
     }
+    // Only once the queue is full again: a rebuild cut short by an error is retried next tick.
+    c.queue.set_alive().await?;
     tracing::warn!(queued = work.len(), "job queue rebuilt from MySQL (Redis was empty)");
     Ok(work.len())
 }

@@ -49,12 +49,12 @@ async fn expired_leases_are_reaped_and_stale_holders_told_to_stop() {
     q.enqueue(&a, 0).await.unwrap();
     let id = q.lease(1000, 500, "old@", "f1").await.unwrap().unwrap();
     assert_eq!(id, a.to_string());
-    assert_eq!(q.renew(&a, &format!("old@{a}"), 2000, "f1").await.unwrap(), Renewal::Renewed);
+    assert_eq!(q.renew(&a, &format!("old@{a}"), 1000, 2000, "f1").await.unwrap(), Renewal::Renewed);
     assert!(q.reap(1999).await.unwrap().is_empty(), "renewed until 2000");
     assert_eq!(q.reap(2001).await.unwrap(), vec![a.to_string()]);
     assert_eq!(q.state_of(&a).await.unwrap(), Queued::Waiting, "back in the queue");
     q.lease(2001, 500, "new@", "f2").await.unwrap().unwrap();
-    assert_eq!(q.renew(&a, &format!("old@{a}"), 3000, "f1").await.unwrap(), Renewal::Lost);
+    assert_eq!(q.renew(&a, &format!("old@{a}"), 1000, 3000, "f1").await.unwrap(), Renewal::Lost);
     assert_eq!(q.finish(&a, &format!("old@{a}")).await.unwrap(), (Holder::Other, false));
     assert_eq!(q.state_of(&a).await.unwrap(), Queued::Leased, "the new holder keeps it");
 }
@@ -69,9 +69,15 @@ async fn a_flushed_queue_is_noticed_and_leases_are_adopted() {
     q.lease(10, 10_000, "j@", "f").await.unwrap().unwrap();
     redis.flushall();
     assert!(!q.is_alive().await.unwrap(), "the marker tells the coordinator to rebuild");
-    // The rebuild queues the library again; the running job's heartbeat takes it back.
+    // The rebuild queues the library again and sets the marker; the running job's heartbeat takes
+    // the library back, and the queued work becomes its follow-up instead of being dropped.
     q.enqueue(&a, 0).await.unwrap();
-    assert_eq!(q.renew(&a, &format!("j@{a}"), 20_000, "f").await.unwrap(), Renewal::Adopted);
+    q.set_alive().await.unwrap();
+    assert_eq!(q.renew(&a, &format!("j@{a}"), 10, 20_000, "f").await.unwrap(), Renewal::Adopted);
     assert_eq!(q.state_of(&a).await.unwrap(), Queued::Leased);
     assert_eq!(q.lease(10, 10_000, "k@", "g").await.unwrap(), None, "not handed out twice");
+    assert_eq!(q.finish(&a, &format!("j@{a}")).await.unwrap(), (Holder::This, true), "the follow-up survived");
+    // A late heartbeat after the job ended normally does not resurrect the lease.
+    let now = seaf_backup_coordinator::db::now_ms();
+    assert_eq!(q.renew(&a, &format!("j@{a}"), now, now + 10_000, "f").await.unwrap(), Renewal::Lost);
 }

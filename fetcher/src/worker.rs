@@ -97,6 +97,10 @@ impl Worker {
                 }
             };
             if let Some(job) = job {
+                if shutdown.is_cancelled() {
+                    self.hand_back(&job).await;
+                    continue;
+                }
                 self.run_job(job, &shutdown).await;
             }
         }
@@ -202,18 +206,20 @@ impl Worker {
                 };
                 self.report(&job, Outcome::Failure(failure)).await;
             }
-            JobEnd::HandBack => {
-                tracing::info!(%repo, "shutting down: job handed back unfinished");
-                let failure = internal::Failure {
-                    error: "handed back: the fetcher was shutting down".into(),
-                    transient: true,
-                    handed_back: true,
-                    ..Default::default()
-                };
-                self.report(&job, Outcome::Failure(failure)).await;
-            }
+            JobEnd::HandBack => self.hand_back(&job).await,
             JobEnd::LeaseLost => tracing::info!(%repo, "lease lost to another job; stopped"),
         }
+    }
+
+    async fn hand_back(&self, job: &Job) {
+        tracing::info!(repo = job.repo_id, "shutting down: job handed back unfinished");
+        let failure = internal::Failure {
+            error: "handed back: the fetcher was shutting down".into(),
+            transient: true,
+            handed_back: true,
+            ..Default::default()
+        };
+        self.report(job, Outcome::Failure(failure)).await;
     }
 
     /// Reports a job's outcome, retrying for up to a minute while the coordinator is unreachable

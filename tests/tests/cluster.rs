@@ -122,7 +122,7 @@ fn a_killed_fetcher_is_replaced_and_no_head_is_incomplete() {
         assert!(std::time::Instant::now() < deadline, "no convergence; coordinator log:\n{}", c.log("coordinator"));
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(checked.len() >= 4, "heads were checked as they moved: {checked:?}");
+    assert!(checked.len() >= 3, "every library's head was checked as it was published: {checked:?}");
     assert!(c.log("coordinator").contains("lease expired"), "the dead fetcher's lease was reaped");
     assert!(c.log("fetcher-1").contains("head published"), "the new fetcher finished the work");
 }
