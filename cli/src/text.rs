@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use seaf_backup_proto::admin::{Library, LibraryState, LibrarySummary, SkippedObject, StatusResponse, SyncProgress};
+pub use seaf_backup_service::units::human_bytes;
 use seaf_objects::RepoId;
 
 /// How many hex digits of a commit id the table shows.
@@ -174,18 +175,6 @@ pub fn phase_name(phase: i32) -> &'static str {
         Ok(Phase::Failed) => "failed",
         Err(_) => "unknown",
     }
-}
-
-/// Bytes in binary units with one decimal: `512 B`, `1.5 KiB`, `3.0 GiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 /// A duration in its two largest units: `0s`, `45s`, `3m 20s`, `2h 5m`, `4d 3h`.
@@ -408,10 +397,6 @@ mod tests {
         assert_eq!(retry_text(0), "Queued 0 libraries for another attempt.\n");
         assert_eq!(retry_text(1), "Queued 1 library for another attempt.\n");
         assert_eq!(retry_text(7), "Queued 7 libraries for another attempt.\n");
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
         assert_eq!(human_duration(0), "0s");
         assert_eq!(human_duration(59), "59s");
         assert_eq!(human_duration(200), "3m 20s");

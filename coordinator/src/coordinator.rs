@@ -186,7 +186,19 @@ impl Coordinator {
             }
             return Ok(None);
         };
-        let base = self.db.branch_head(&repo).await?;
+        let base = match self.db.branch_head(&repo).await {
+            Ok(b) => b,
+            // A Branch row that is not a commit id: no job can start from it; an administrator must look.
+            Err(e @ DbError::Corrupt { .. }) => {
+                let error = e.to_string();
+                tracing::error!(%repo, "{error}");
+                self.db.record_failure(&repo, &error, None, true, self.cfg.max_attempts).await?;
+                self.queue.finish(&repo, job_id).await.map_err(redis_err)?;
+                self.emit(&repo, now_ms(), EventKind::Failed(error));
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Some(Job {
             job_id: job_id.to_owned(),
             repo_id: repo.to_string(),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use seaf_backup_service::units::human_bytes;
 use seaf_objects::{ObjectId, RepoId};
 use seaf_store::state::{LibraryState, SkippedObject, StateDir};
 use seaf_store::{FsStore, ObjectStore};
@@ -233,17 +234,6 @@ pub fn summary_line(r: &OnceReport) -> String {
         r.seconds,
         human_bytes((bytes as f64 / r.seconds.max(1e-3)) as u64),
     )
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 /// A one-line progress display on stderr, only when stderr is a terminal.

@@ -150,7 +150,7 @@ impl Default for CoordinatorConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// HTTP listen address for `/events`, `/v1/notify`, `/healthz` and `/readyz`.
@@ -162,6 +162,25 @@ pub struct GatewayConfig {
     pub forward_url: Option<url::Url>,
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
+}
+
+/// By hand: `forward_url` may carry a password, which must not reach a log line.
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let forward = self.forward_url.as_ref().map(|u| {
+            let mut u = u.clone();
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.to_string()
+        });
+        f.debug_struct("GatewayConfig")
+            .field("listen", &self.listen)
+            .field("coordinator_url", &self.coordinator_url)
+            .field("jwt_private_key", &self.jwt_private_key)
+            .field("forward_url", &forward)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }
 
 impl Default for GatewayConfig {
@@ -318,6 +337,9 @@ mod tests {
         assert_eq!(c.coordinator.max_attempts, 5);
         assert_eq!(c.fetcher.concurrency, 2);
         assert!(!format!("{c:?}").contains("s3cr3t"), "secrets never appear in Debug output");
+        let c = load("[gateway]\nforward_url = \"http://user:pa55@127.0.0.1:8084/events\"\n").unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("pa55") && shown.contains("127.0.0.1:8084/events"), "{shown}");
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! * [`config`]: one configuration file for the whole cluster, with environment overrides;
 //! * [`Secret`]: a string that never shows in logs or `Debug` output, compared in constant time;
 //! * [`logging`]: the services' log setup;
-//! * [`shutdown`]: the signal (SIGTERM or Ctrl-C) that starts a graceful shutdown.
+//! * [`shutdown`]: the signal (SIGTERM or Ctrl-C) that starts a graceful shutdown;
+//! * [`units`]: human-readable sizes.
 
 pub mod config;
 pub mod logging;
 mod secret;
 pub mod shutdown;
+pub mod units;
 
 pub use config::{Config, ConfigError};
 pub use secret::Secret;
