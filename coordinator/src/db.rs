@@ -93,6 +93,8 @@ impl Db {
     /// Connects and brings the schema up to date (creating Seafile's tables only if absent).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         let opts: MySqlConnectOptions = url.parse()?;
+        // One plain connection first: a pool's timeout would hide why it failed (refused, denied…).
+        sqlx::Connection::close(<sqlx::MySqlConnection as sqlx::Connection>::connect_with(&opts).await?).await?;
         let pool = MySqlPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))

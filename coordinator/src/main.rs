@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", seaf_backup_service::logging::error_chain(&e));
             ExitCode::from(2)
         }
     }

@@ -36,7 +36,10 @@ impl Poller {
             self.c.polls_started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             match self.poll_once().await {
                 Ok(r) => tracing::info!(listed = r.listed, deleted = r.deleted, queued = r.queued, "primary polled"),
-                Err(e) => tracing::warn!("polling the primary failed (will retry): {e:#}"),
+                Err(e) => tracing::warn!(
+                    "polling the primary failed (will retry): {}",
+                    seaf_backup_service::logging::error_chain(&e)
+                ),
             }
             self.c.polls.send_modify(|n| *n += 1);
             tokio::select! {

@@ -20,8 +20,9 @@ use crate::poller::Poller;
 use crate::queue::Queue;
 use crate::upkeep;
 
-/// Retries `connect` for up to a minute: in a cluster the database may start after us.
-async fn with_retries<T, F, Fut>(what: &str, mut connect: F) -> anyhow::Result<T>
+/// Retries `connect` for up to a minute (in a cluster the database may start after us), or until
+/// shutdown.
+async fn with_retries<T, F, Fut>(what: &str, shutdown: &CancellationToken, mut connect: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
@@ -29,11 +30,18 @@ where
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut delay = Duration::from_millis(200);
     loop {
-        match connect().await {
+        let attempt = tokio::select! {
+            r = connect() => r,
+            _ = shutdown.cancelled() => anyhow::bail!("{what}: stopped by shutdown"),
+        };
+        match attempt {
             Ok(v) => return Ok(v),
             Err(e) if tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!("{what}: {e:#}; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
+                tracing::warn!("{what}: {}; retrying in {delay:?}", seaf_backup_service::logging::error_chain(&e));
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => anyhow::bail!("{what}: stopped by shutdown"),
+                }
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => return Err(e.context(format!("{what}: gave up after a minute"))),
@@ -46,12 +54,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let primary = config.require_primary()?.clone();
     let token = config.require_sync_token()?.expose().to_owned();
     let db_url = config.require_database()?.expose().to_owned();
-    let db = with_retries("connecting to MySQL", || async {
+    let db = with_retries("connecting to MySQL", &shutdown, || async {
         Db::connect(&db_url, config.database.max_connections).await.map_err(anyhow::Error::from)
     })
     .await?;
     let redis_url = config.redis.url.expose().to_owned();
-    let queue = with_retries("connecting to Redis", || async {
+    let queue = with_retries("connecting to Redis", &shutdown, || async {
         Queue::connect(&redis_url, &config.redis.key_prefix).await.map_err(anyhow::Error::from)
     })
     .await?;

@@ -22,7 +22,7 @@ pub async fn run(c: Arc<Coordinator>, health: HealthReporter, shutdown: Cancella
         let ok = match tick(&c).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!("upkeep: {e:#}");
+                tracing::warn!("upkeep: {}", seaf_backup_service::logging::error_chain(&e));
                 false
             }
         };

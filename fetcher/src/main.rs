@@ -152,7 +152,7 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", seaf_backup_service::logging::error_chain(&e));
             ExitCode::from(2)
         }
     }

@@ -29,14 +29,14 @@ async fn main() -> ExitCode {
     let (listener, gw) = match start(args).await {
         Ok(started) => started,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", seaf_backup_service::logging::error_chain(&e));
             return ExitCode::from(2);
         }
     };
     match serve(listener, gw, shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", seaf_backup_service::logging::error_chain(&e));
             ExitCode::FAILURE
         }
     }

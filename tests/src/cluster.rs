@@ -144,7 +144,12 @@ shutdown_grace = "{grace}"
     pub fn start_coordinator(&mut self) {
         let mut cmd = Command::new(bin("seaf-backup-coordinator"));
         cmd.arg("--config").arg(&self.config);
+        if let Some(addr) = self.coordinator_url.strip_prefix("http://") {
+            // A restart keeps the address the fetchers and the gateway know.
+            cmd.args(["--listen", addr]);
+        }
         let log = self.dir.join("coordinator.log");
+        let _ = std::fs::rename(&log, self.dir.join("coordinator.previous.log"));
         let mut p = Proc::start("seaf-backup-coordinator", &mut cmd, &log).unwrap();
         self.coordinator_url = format!("http://{}", listen_addr(&mut p, "coordinator"));
         self.coordinator = Some(p);
@@ -152,6 +157,13 @@ shutdown_grace = "{grace}"
         self.wait_for("the coordinator to serve", Duration::from_secs(60), || {
             self.log("coordinator").contains("coordinator serving")
         });
+    }
+
+    /// `kill -9` of the coordinator; [`Cluster::start_coordinator`] brings it back on its address.
+    pub fn kill_coordinator(&mut self) {
+        if let Some(mut p) = self.coordinator.take() {
+            p.kill();
+        }
     }
 
     pub fn start_gateway(&mut self) {

@@ -59,3 +59,22 @@ fn bench_runs_at_tiny_scale() {
     // Everything the benchmark made is removed at the end.
     assert_eq!(std::fs::read_dir(&work).map(|d| d.count()).unwrap_or(0), 0);
 }
+
+/// The latency benchmark on a small cluster: it runs to the end and reports every commit's latency.
+/// Timings are not checked.
+#[test]
+fn latency_bench_runs_on_a_small_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = Cmd::new(bin("seaf-backup-latency"))
+        .args(["--libraries", "6", "--rate", "10", "--seconds", "2", "--json", "--dir"])
+        .args([dir.path().join("latency")])
+        .timeout(Duration::from_secs(300))
+        .run();
+    ran.assert_ok();
+    let j: Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    assert_eq!(j["commits"], 20, "{j}");
+    assert!(j["branch_updates_seen"].as_u64().unwrap() >= 6 + 1, "{j}");
+    let l = &j["latency_ms"];
+    let (p50, p99, max) = (l["p50"].as_u64().unwrap(), l["p99"].as_u64().unwrap(), l["max"].as_u64().unwrap());
+    assert!(p50 <= p99 && p99 <= max, "{j}");
+}

@@ -388,3 +388,23 @@ fn a_head_restored_to_an_older_commit_is_followed() {
     assert_eq!((j["state"].as_str(), j["backup_head"].as_str()), (Some("synchronized"), Some(older.as_str())), "{j}");
     verify_branch_heads(&c, &c.branch_heads());
 }
+
+/// `kill -9` of the coordinator mid-run, with commits (and their events) while it is down: after
+/// a restart the running jobs report, the poll at start finds what the lost events announced, and
+/// every head converges.
+#[test]
+fn a_killed_coordinator_restarts_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = served(dir.path(), &["--libraries", "4", "--seed", "20", "--files", "150"], &["--latency-ms", "2"]);
+    let mut c = Cluster::start(dir.path(), primary, &ClusterOptions { concurrency: 1, ..ClusterOptions::default() });
+    c.wait_for("a first head to be published", Duration::from_secs(60), || !c.branch_heads().is_empty());
+    c.kill_coordinator();
+    // The gateway cannot deliver these events (503): only the restarted coordinator's poll can.
+    let commits = c.commit_with_events(&["--count", "4"]);
+    commits.assert_ok();
+    c.start_coordinator();
+    c.wait_converged(CONVERGE);
+    verify_branch_heads(&c, &c.branch_heads());
+    let status = c.cli(&["status"]);
+    assert!(status.stdout.contains("Number of synchronized libraries: 4"), "{}", status.stdout);
+}
