@@ -52,7 +52,8 @@ where
 /// Runs the coordinator on `listener` until `shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let primary = config.require_primary()?.clone();
-    let token = config.require_sync_token()?.expose().to_owned();
+    let internal_token = config.require_sync_token()?.clone();
+    let token = internal_token.expose().to_owned();
     let db_url = config.require_database()?.expose().to_owned();
     let db = with_retries("connecting to MySQL", &shutdown, || async {
         Db::connect(&db_url, config.database.max_connections).await.map_err(anyhow::Error::from)
@@ -95,7 +96,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AdminServiceServer::new(Admin { c: c.clone(), shutdown: shutdown.clone() }))
-        .add_service(CoordinatorServiceServer::new(Internal { c }))
+        .add_service(CoordinatorServiceServer::with_interceptor(Internal { c }, move |req: tonic::Request<()>| {
+            // The gateway and the fetchers prove themselves with the shared sync token: a forged
+            // Report could otherwise publish a head whose closure is not in the store.
+            match seaf_backup_proto::token_of(&req) {
+                Some(t) if internal_token.matches(t) => Ok(req),
+                Some(_) => Err(tonic::Status::unauthenticated("invalid token")),
+                None => Err(tonic::Status::unauthenticated("missing authorization: Token <sync_token>")),
+            }
+        }))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
     for t in tasks {

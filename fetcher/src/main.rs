@@ -203,7 +203,11 @@ async fn run_worker(a: RunArgs) -> anyhow::Result<()> {
         opts: worker::WorkerOptions {
             fetcher_id: fetcher_id.clone(),
             concurrency: f.concurrency,
-            sync_token: config.require_sync_token()?.expose().to_owned(),
+            sync_token: {
+                let t = config.require_sync_token()?.expose().to_owned();
+                seaf_backup_proto::with_token((), &t)?;
+                t
+            },
             fetch: FetchOptions {
                 verify_block_hashes: config.backup.verify_block_hashes,
                 block_workers: f.block_workers,

@@ -81,7 +81,7 @@ impl Worker {
                 fetcher_id: self.opts.fetcher_id.clone(),
                 wait_ms: LEASE_WAIT.as_millis() as u32,
             };
-            let job = match coordinator.lease(req).await {
+            let job = match coordinator.lease(self.authed(req)).await {
                 Ok(r) => {
                     delay = Duration::from_millis(200);
                     r.into_inner().job
@@ -127,6 +127,7 @@ impl Worker {
         let lost = CancellationToken::new();
         let beats = tokio::spawn(heartbeats(
             self.coordinator.clone(),
+            self.opts.sync_token.clone(),
             job.job_id.clone(),
             self.opts.fetcher_id.clone(),
             fetch.progress(),
@@ -211,6 +212,12 @@ impl Worker {
         }
     }
 
+    /// A request with the shared token the coordinator's internal API asks for (checked at start
+    /// to be printable, see `main.rs`).
+    fn authed<T>(&self, message: T) -> tonic::Request<T> {
+        seaf_backup_proto::with_token(message, &self.opts.sync_token).expect("a printable sync token")
+    }
+
     async fn hand_back(&self, job: &Job) {
         tracing::info!(repo = job.repo_id, "shutting down: job handed back unfinished");
         let failure = internal::Failure {
@@ -234,7 +241,7 @@ impl Worker {
                 fetcher_id: self.opts.fetcher_id.clone(),
                 outcome: Some(outcome.clone()),
             };
-            match coordinator.report(req).await {
+            match coordinator.report(self.authed(req)).await {
                 Ok(r) => return Some(r.into_inner()),
                 Err(s) if s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() + delay < deadline => {
                     tokio::time::sleep(delay).await;
@@ -276,6 +283,7 @@ impl Worker {
 /// says the lease went to another job.
 async fn heartbeats(
     mut coordinator: CoordinatorServiceClient<Channel>,
+    token: String,
     job_id: String,
     fetcher_id: String,
     progress: Arc<Progress>,
@@ -295,6 +303,7 @@ async fn heartbeats(
         };
         let req =
             internal::HeartbeatRequest { job_id: job_id.clone(), fetcher_id: fetcher_id.clone(), progress: Some(p) };
+        let req = seaf_backup_proto::with_token(req, &token).expect("a printable sync token");
         match coordinator.heartbeat(req).await {
             Ok(r) if !r.get_ref().keep_going => {
                 lost.cancel();

@@ -12,6 +12,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use seaf_backup_service::Secret;
+
 use crate::error::HttpError;
 
 /// Connecting to the coordinator; loopback or in-cluster, so a short bound.
@@ -32,9 +34,10 @@ pub fn connect_lazy(url: &str) -> anyhow::Result<Channel> {
 ///
 /// The call runs in its own task: a client that hangs up (seaf-server waits about a second) drops
 /// the request future, and the change must reach the coordinator all the same.
-pub async fn notify(channel: &Channel, changes: Vec<Change>, source: &str) -> Result<u32, HttpError> {
+pub async fn notify(channel: &Channel, token: &Secret, changes: Vec<Change>, source: &str) -> Result<u32, HttpError> {
     let mut client = CoordinatorServiceClient::new(channel.clone());
-    let request = NotifyRequest { changes, source: source.to_owned() };
+    let request = seaf_backup_proto::with_token(NotifyRequest { changes, source: source.to_owned() }, token.expose())
+        .map_err(|e| HttpError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let call = tokio::spawn(async move { client.notify(request).await });
     match call.await {
         Ok(Ok(resp)) => Ok(resp.into_inner().accepted),

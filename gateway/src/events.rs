@@ -79,7 +79,7 @@ pub async fn handle(
         return Ok(Json(json!({ "accepted": 0 })));
     };
     let (repo, commit) = (change.repo_id.clone(), change.commit_id.clone());
-    let accepted = coordinator::notify(gw.channel(), vec![change], "events").await?;
+    let accepted = coordinator::notify(gw.channel(), gw.sync_token(), vec![change], "events").await?;
     tracing::info!(%repo, %commit, accepted, "repo-update forwarded");
     Ok(Json(json!({ "accepted": accepted })))
 }

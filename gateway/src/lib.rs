@@ -86,6 +86,8 @@ impl Gateway {
         if settings.sync_token.is_empty() {
             bail!("the sync token must not be empty");
         }
+        // It also authenticates the gateway to the coordinator, in gRPC metadata.
+        seaf_backup_proto::with_token((), settings.sync_token.expose())?;
         let jwt = if settings.jwt_private_key.is_empty() {
             tracing::warn!("gateway.jwt_private_key is not set: POST /events will answer 503");
             None

@@ -69,7 +69,7 @@ pub async fn handle(
     let changes = changes(&req.repo_ids)?;
     let ids = changes.len();
     let first = changes[0].repo_id.clone();
-    let accepted = coordinator::notify(gw.channel(), changes, "notify").await?;
+    let accepted = coordinator::notify(gw.channel(), gw.sync_token(), changes, "notify").await?;
     tracing::info!(ids, first = %first, accepted, "notify forwarded");
     Ok(Json(json!({ "accepted": accepted })))
 }

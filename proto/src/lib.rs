@@ -60,6 +60,26 @@ impl From<ApiError> for tonic::Status {
     }
 }
 
+/// The metadata key of the internal API's credential: `authorization: Token <sync_token>`, the
+/// scheme seaf-server uses for its own notifications.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// A request to the internal API carrying the shared token (marked sensitive, so never logged).
+pub fn with_token<T>(message: T, token: &str) -> Result<tonic::Request<T>, ApiError> {
+    let mut req = tonic::Request::new(message);
+    let mut value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Token {token}")
+        .parse()
+        .map_err(|_| ApiError::InvalidArgument("the sync token must be printable ASCII".into()))?;
+    value.set_sensitive(true);
+    req.metadata_mut().insert(AUTHORIZATION, value);
+    Ok(req)
+}
+
+/// The token a request to the internal API carries, if any.
+pub fn token_of<T>(req: &tonic::Request<T>) -> Option<&[u8]> {
+    req.metadata().get(AUTHORIZATION)?.as_bytes().strip_prefix(b"Token ")
+}
+
 /// Parses a library id field of a request.
 pub fn repo_id(field: &str, value: &str) -> Result<RepoId, ApiError> {
     RepoId::parse(value).map_err(|e| ApiError::InvalidArgument(format!("{field}: {e}")))
@@ -98,6 +118,15 @@ mod tests {
         assert!(err.to_string().starts_with("repo_id: invalid library id"), "{err}");
         assert!(object_id("head", &"a".repeat(40)).is_ok());
         assert_eq!(object_id("head", "../x").unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn the_token_travels_in_metadata() {
+        let req = with_token((), "s3cr3t").unwrap();
+        assert_eq!(token_of(&req), Some(&b"s3cr3t"[..]));
+        assert!(req.metadata().get(AUTHORIZATION).unwrap().is_sensitive());
+        assert_eq!(token_of(&tonic::Request::new(())), None);
+        assert!(with_token((), "bad\ntoken").is_err());
     }
 
     #[test]

@@ -263,6 +263,16 @@ fn grpcurl_lists_describes_and_calls() {
         health.assert_ok();
         assert!(health.stdout.contains("\"SERVING\""), "{}", health.stdout);
     }
+    // The internal API wants the shared token: a forged Report must not move a head.
+    let lease =
+        ["-d", "{\"fetcher_id\":\"intruder\",\"wait_ms\":1}", &addr, "seafbackup.internal.v1.CoordinatorService/Lease"];
+    let anonymous = grpcurl(&lease);
+    assert!(!anonymous.ok() && anonymous.stderr.contains("Unauthenticated"), "{}", anonymous.stderr);
+    let wrong = grpcurl(&[&["-H", "authorization: Token wrong"][..], &lease[..]].concat());
+    assert!(!wrong.ok() && wrong.stderr.contains("Unauthenticated"), "{}", wrong.stderr);
+    let right_header = format!("authorization: Token {}", seaf_backup_tests::SYNC_TOKEN);
+    let right = grpcurl(&[&["-H", right_header.as_str()][..], &lease[..]].concat());
+    right.assert_ok();
     let bad = grpcurl(&["-d", "{\"repo_id\":\"../../etc\"}", &addr, "seafbackup.admin.v1.AdminService/GetLibrary"]);
     assert!(!bad.ok() && bad.stderr.contains("InvalidArgument"), "{}", bad.stderr);
 }
