@@ -59,8 +59,12 @@ fn summary(c: &Coordinator, lib: &Library, state: LibraryState) -> admin::Librar
         LibraryState::Failed => lib.last_error.clone().unwrap_or_default(),
         LibraryState::Syncing => match c.progress_of(&lib.repo_id) {
             Some(p) => format!(
-                "commits {}/{}, fs objects {}, blocks {}, {} bytes",
-                p.commits_done, p.commits_total, p.fs_objects, p.blocks, p.bytes
+                "commits {}/{}, fs objects {}, blocks {}, {}",
+                p.commits_done,
+                p.commits_total,
+                p.fs_objects,
+                p.blocks,
+                seaf_backup_service::units::human_bytes(p.bytes)
             ),
             None => "started".into(),
         },
