@@ -418,3 +418,29 @@ fn a_killed_coordinator_restarts_and_loses_nothing() {
     let status = c.cli(&["status"]);
     assert!(status.stdout.contains("Number of synchronized libraries: 4"), "{}", status.stdout);
 }
+
+/// A library deleted on the primary is marked deleted at the next poll: it leaves the counts, and
+/// its backup (objects, `Branch` row) is kept and still complete.
+#[test]
+fn a_library_deleted_on_the_primary_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = served(dir.path(), &["--libraries", "3", "--seed", "21"], &[]);
+    let opts = ClusterOptions { gateway: false, poll_interval: "1s".into(), ..ClusterOptions::default() };
+    let c = Cluster::start(dir.path(), primary, &opts);
+    c.wait_converged(CONVERGE);
+    let before = c.branch_heads();
+    let listed = c.primary.libraries();
+    let gone = listed.iter().find(|l| l["is_virtual"] != true).unwrap()["repo_id"].as_str().unwrap().to_owned();
+    let kept: Vec<&serde_json::Value> = listed.iter().filter(|l| l["repo_id"] != gone.as_str()).collect();
+    let path = c.primary.data.join("db").join("libraries.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&kept).unwrap()).unwrap();
+
+    c.wait_for("the library to be marked deleted", CONVERGE, || {
+        let lib = c.cli(&["--json", "library", &gone]);
+        lib.ok() && lib.json()["state"] == "deleted"
+    });
+    let status = c.cli(&["--json", "status"]).assert_ok().json();
+    assert_eq!(status["total"].as_u64(), Some(listed.len() as u64 - 1), "{status}");
+    assert_eq!(c.branch_heads(), before, "no Branch row is removed or moved");
+    verify_branch_heads(&c, &before);
+}
