@@ -808,39 +808,6 @@ mod tests {
         child.wait().unwrap();
     }
 
-    const HELPER_ENV: &str = "SEAF_BACKUP_TEST_SERVICES_HELPER";
-
-    /// Run by [`servers_die_with_the_test_process`] in a process of its own: starts MariaDB and Redis,
-    /// prints their pids and ports, and exits, in the way `HELPER_ENV` says.
-    #[test]
-    #[ignore = "helper run by servers_die_with_the_test_process"]
-    fn helper_starts_servers_and_exits() {
-        let Ok(how) = std::env::var(HELPER_ENV) else { return };
-        let server = MariaDb::shared();
-        // Inside the server's directory, which the exit hook removes.
-        let dir = server.dir().unwrap().join("redis");
-        std::fs::create_dir(&dir).unwrap();
-        let redis = Redis::start(&dir);
-        println!(
-            "SERVERS {} {} {} {} {}",
-            server.pid().unwrap(),
-            server.port().unwrap(),
-            redis.pid(),
-            redis.port(),
-            server.dir().unwrap().display()
-        );
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        std::mem::forget(redis);
-        match how.as_str() {
-            // Dies without running exit hooks or destructors.
-            "kill" => unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            },
-            // Exits as the harness does, running exit hooks but no destructors.
-            _ => std::process::exit(0),
-        }
-    }
-
     #[test]
     fn servers_die_with_the_test_process() {
         if MariaDb::shared().is_external() {
@@ -849,9 +816,9 @@ mod tests {
         for how in ["exit", "kill"] {
             let out_dir = tempfile::tempdir().unwrap();
             let out_path = out_dir.path().join("helper.out");
-            let mut cmd = Command::new(std::env::current_exe().unwrap());
-            cmd.args(["--exact", "services::tests::helper_starts_servers_and_exits", "--ignored", "--nocapture"])
-                .env(HELPER_ENV, how)
+            // A process of its own that starts both servers, then exits or dies as `how` says.
+            let mut cmd = Command::new(crate::bin("seaf-backup-test-services"));
+            cmd.arg(how)
                 .stdin(Stdio::null())
                 .stdout(File::create(&out_path).unwrap())
                 .stderr(File::create(out_dir.path().join("helper.err")).unwrap());
