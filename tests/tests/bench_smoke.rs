@@ -73,7 +73,8 @@ fn latency_bench_runs_on_a_small_cluster() {
     ran.assert_ok();
     let j: Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
     assert_eq!(j["commits"], 20, "{j}");
-    assert!(j["branch_updates_seen"].as_u64().unwrap() >= 6 + 1, "{j}");
+    // The initial backup of 6 libraries, then at least one head per committed library.
+    assert!(j["branch_updates_seen"].as_u64().unwrap() > 6, "{j}");
     let l = &j["latency_ms"];
     let (p50, p99, max) = (l["p50"].as_u64().unwrap(), l["p99"].as_u64().unwrap(), l["max"].as_u64().unwrap());
     assert!(p50 <= p99 && p99 <= max, "{j}");
