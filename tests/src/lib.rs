@@ -339,7 +339,7 @@ pub fn tree_digest(root: &Path) -> BTreeMap<PathBuf, ObjectId> {
             if ft.is_dir() {
                 stack.push(path);
             } else if ft.is_file() {
-                let data = std::fs::read(&path).expect("readable file");
+                let data = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
                 out.insert(path.strip_prefix(root).expect("below root").to_path_buf(), ObjectId::hash_of(&data));
             }
         }
@@ -350,14 +350,24 @@ pub fn tree_digest(root: &Path) -> BTreeMap<PathBuf, ObjectId> {
 /// Number of stored objects below `root`: files named as Seafile names them (38 hex digits in a
 /// two-hex-digit directory), so temp files do not count.
 pub fn count_objects(root: &Path) -> usize {
-    tree_digest(root)
-        .keys()
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.len() == 38 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-        })
-        .count()
+    // Names only: a writer may be renaming temp files away while this runs.
+    let mut n = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            match e.file_type() {
+                Ok(ft) if ft.is_dir() => stack.push(e.path()),
+                Ok(ft) if ft.is_file() => {
+                    let name = name.to_string_lossy();
+                    n += usize::from(name.len() == 38 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+                }
+                _ => {}
+            }
+        }
+    }
+    n
 }
 
 /// Number of regular files below `root`.
