@@ -22,6 +22,16 @@ pub type RedisResult<T> = Result<T, redis::RedisError>;
 pub struct Queue {
     conn: ConnectionManager,
     prefix: String,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+/// The Lua scripts, hashed once (every call sends only the hash, the body when Redis lacks it).
+struct Scripts {
+    enqueue: Script,
+    lease: Script,
+    renew: Script,
+    finish: Script,
+    reap: Script,
 }
 
 /// Where an enqueued library went.
@@ -134,7 +144,14 @@ impl Queue {
             .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
             .set_response_timeout(Some(std::time::Duration::from_secs(5)));
         let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Queue { conn, prefix: prefix.to_owned() })
+        let scripts = Scripts {
+            enqueue: Script::new(ENQUEUE),
+            lease: Script::new(LEASE),
+            renew: Script::new(RENEW),
+            finish: Script::new(FINISH),
+            reap: Script::new(REAP),
+        };
+        Ok(Queue { conn, prefix: prefix.to_owned(), scripts: std::sync::Arc::new(scripts) })
     }
 
     fn key(&self, name: &str) -> String {
@@ -158,7 +175,9 @@ impl Queue {
     /// is leased.
     pub async fn enqueue(&self, repo: &RepoId, due_ms: i64) -> RedisResult<Enqueued> {
         let id = repo.to_string();
-        let r: i64 = Script::new(ENQUEUE)
+        let r: i64 = self
+            .scripts
+            .enqueue
             .key(self.key("ready"))
             .key(self.lease_key(&id))
             .key(self.key("followup"))
@@ -177,7 +196,8 @@ impl Queue {
         job_prefix: &str,
         fetcher: &str,
     ) -> RedisResult<Option<String>> {
-        Script::new(LEASE)
+        self.scripts
+            .lease
             .key(self.key("ready"))
             .key(self.key("leases"))
             .arg(now_ms)
@@ -199,7 +219,9 @@ impl Queue {
         fetcher: &str,
     ) -> RedisResult<Renewal> {
         let id = repo.to_string();
-        let r: i64 = Script::new(RENEW)
+        let r: i64 = self
+            .scripts
+            .renew
             .key(self.lease_key(&id))
             .key(self.key("leases"))
             .key(self.key("ready"))
@@ -222,7 +244,9 @@ impl Queue {
     /// Ends a job's lease. Returns who held it, and whether a follow-up job is due.
     pub async fn finish(&self, repo: &RepoId, job_id: &str) -> RedisResult<(Holder, bool)> {
         let id = repo.to_string();
-        let (held, followup): (i64, i64) = Script::new(FINISH)
+        let (held, followup): (i64, i64) = self
+            .scripts
+            .finish
             .key(self.lease_key(&id))
             .key(self.key("leases"))
             .key(self.key("followup"))
@@ -240,7 +264,8 @@ impl Queue {
 
     /// Puts libraries whose lease expired back in the queue, due now.
     pub async fn reap(&self, now_ms: i64) -> RedisResult<Vec<String>> {
-        Script::new(REAP)
+        self.scripts
+            .reap
             .key(self.key("leases"))
             .key(self.key("ready"))
             .key(self.key("followup"))

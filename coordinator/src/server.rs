@@ -22,30 +22,23 @@ use crate::upkeep;
 
 /// Retries `connect` for up to a minute (in a cluster the database may start after us), or until
 /// shutdown.
-async fn with_retries<T, F, Fut>(what: &str, shutdown: &CancellationToken, mut connect: F) -> anyhow::Result<T>
+async fn with_retries<T, F, Fut>(what: &str, shutdown: &CancellationToken, connect: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = tokio::select! {
-            r = connect() => r,
-            _ = shutdown.cancelled() => anyhow::bail!("{what}: stopped by shutdown"),
-        };
-        match attempt {
-            Ok(v) => return Ok(v),
-            Err(e) if tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!("{what}: {}; retrying in {delay:?}", seaf_backup_service::logging::error_chain(&e));
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.cancelled() => anyhow::bail!("{what}: stopped by shutdown"),
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e.context(format!("{what}: gave up after a minute"))),
-        }
+    use backon::Retryable;
+    let backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_total_delay(Some(Duration::from_secs(60)))
+        .without_max_times();
+    let attempts = connect.retry(backoff).notify(|e: &anyhow::Error, delay| {
+        tracing::warn!("{what}: {}; retrying in {delay:?}", seaf_backup_service::logging::error_chain(e));
+    });
+    tokio::select! {
+        r = attempts => r.map_err(|e| e.context(format!("{what}: gave up after a minute"))),
+        _ = shutdown.cancelled() => anyhow::bail!("{what}: stopped by shutdown"),
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use seaf_backup_service::units::human_bytes;
 use seaf_objects::{ObjectId, RepoId};
-use seaf_store::state::{LibraryState, SkippedObject, StateDir};
+use seaf_store::state::{SkippedObject, StateDir};
 use seaf_store::{FsStore, ObjectStore};
 use seaf_sync_client::SyncClient;
 use serde::Serialize;
@@ -165,7 +165,7 @@ async fn backup_one(fetch: &LibraryFetch, t: &Target, states: &StateDir) -> Libr
     };
     match result {
         Ok(report) => {
-            let recorded = record_success(states, t, &report.skipped);
+            let recorded = states.record_head(&t.repo_id, &t.store_id, t.head, &report.skipped, 0);
             match recorded {
                 Ok(()) => outcome.ok = true,
                 Err(e) => outcome.error = Some(format!("recording the new head: {e}")),
@@ -177,23 +177,6 @@ async fn backup_one(fetch: &LibraryFetch, t: &Target, states: &StateDir) -> Libr
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     outcome
-}
-
-/// Moves the library's record to the new head, after its closure is durable. A record that
-/// would not change is not rewritten (an up-to-date library costs no write).
-fn record_success(states: &StateDir, t: &Target, skipped: &[SkippedObject]) -> std::io::Result<()> {
-    let old = states.load(&t.repo_id)?;
-    let mut state = old.clone().unwrap_or_else(|| LibraryState::new(t.repo_id.clone(), t.store_id.clone()));
-    state.store_id = t.store_id.clone();
-    state.head = Some(t.head);
-    state.add_skipped(skipped.iter().cloned());
-    if old.as_ref().is_some_and(|o| o.head == state.head && o.store_id == state.store_id && o.skipped == state.skipped)
-    {
-        return Ok(());
-    }
-    state.synced_at =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    states.save(&state)
 }
 
 pub fn outcome_line(o: &LibraryOutcome) -> String {

@@ -16,12 +16,12 @@ use seaf_backup_proto::internal::coordinator_service_client::CoordinatorServiceC
 use seaf_backup_proto::internal::{self, Job, report_request::Outcome};
 use seaf_objects::{ObjectId, RepoId};
 use seaf_store::ObjectStore;
-use seaf_store::state::{LibraryState, SkippedObject, StateDir};
+use seaf_store::state::StateDir;
 use seaf_sync_client::SyncClient;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::fetch::{FetchOptions, FetchReport, LibraryFetch, Progress};
+use crate::fetch::{FetchOptions, FetchReport, FetchStats, LibraryFetch, Progress};
 
 /// How long one `Lease` call waits for a job; it also bounds how long shutdown waits for it.
 const LEASE_WAIT: Duration = Duration::from_secs(5);
@@ -163,13 +163,7 @@ impl Worker {
         match end {
             JobEnd::Fetched(head, report) => {
                 let s = &report.stats;
-                let transferred = internal::Progress {
-                    commits_done: s.commits.objects,
-                    commits_total: s.commits.objects,
-                    fs_objects: s.fs.objects,
-                    blocks: s.blocks.objects,
-                    bytes: s.commits.bytes + s.fs.bytes + s.blocks.bytes,
-                };
+                let transferred = wire_progress(s, s.commits.objects);
                 let skipped = report
                     .skipped
                     .iter()
@@ -189,7 +183,8 @@ impl Worker {
                 match answer {
                     Some(r) if r.published => {
                         tracing::info!(%repo, %head, commits = s.commits.objects, fs = s.fs.objects, blocks = s.blocks.objects, seconds, "head published");
-                        if let Err(e) = self.record(&repo, &store_id, head, &report.skipped, r.publish_seq) {
+                        if let Err(e) = self.states.record_head(&repo, &store_id, head, &report.skipped, r.publish_seq)
+                        {
                             tracing::warn!(%repo, "updating the library record in the store: {e}");
                         }
                     }
@@ -232,50 +227,39 @@ impl Worker {
     /// Reports a job's outcome, retrying for up to a minute while the coordinator is unreachable
     /// (a success is idempotent: the compare-and-set accepts the same head twice).
     async fn report(&self, job: &Job, outcome: Outcome) -> Option<internal::ReportResponse> {
-        let mut coordinator = self.coordinator.clone();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let mut delay = Duration::from_millis(200);
-        loop {
+        use backon::Retryable;
+        let send = || async {
             let req = internal::ReportRequest {
                 job_id: job.job_id.clone(),
                 fetcher_id: self.opts.fetcher_id.clone(),
                 outcome: Some(outcome.clone()),
             };
-            match coordinator.report(self.authed(req)).await {
-                Ok(r) => return Some(r.into_inner()),
-                Err(s) if s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() + delay < deadline => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(s) => {
-                    tracing::warn!(repo = job.repo_id, "reporting the job: {}: {}", s.code(), s.message());
-                    return None;
-                }
+            self.coordinator.clone().report(self.authed(req)).await
+        };
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_total_delay(Some(Duration::from_secs(60)))
+            .without_max_times()
+            .with_jitter();
+        match send.retry(backoff).when(|s: &tonic::Status| s.code() == tonic::Code::Unavailable).await {
+            Ok(r) => Some(r.into_inner()),
+            Err(s) => {
+                tracing::warn!(repo = job.repo_id, "reporting the job: {}: {}", s.code(), s.message());
+                None
             }
         }
     }
+}
 
-    /// Refreshes the library's record in the store, unless a newer publish already wrote it.
-    fn record(
-        &self,
-        repo: &RepoId,
-        store_id: &RepoId,
-        head: ObjectId,
-        skipped: &[SkippedObject],
-        seq: u64,
-    ) -> std::io::Result<()> {
-        let old = self.states.load(repo)?;
-        if old.as_ref().is_some_and(|o| o.publish_seq > seq || (o.publish_seq == seq && o.head == Some(head))) {
-            return Ok(());
-        }
-        let mut state = old.unwrap_or_else(|| LibraryState::new(repo.clone(), store_id.clone()));
-        state.store_id = store_id.clone();
-        state.head = Some(head);
-        state.publish_seq = seq;
-        state.add_skipped(skipped.iter().cloned());
-        state.synced_at =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        self.states.save(&state)
+/// A fetch's counters as the coordinator's `Progress` message.
+fn wire_progress(s: &FetchStats, commits_total: u64) -> internal::Progress {
+    internal::Progress {
+        commits_done: s.commits.objects,
+        commits_total,
+        fs_objects: s.fs.objects,
+        blocks: s.blocks.objects,
+        bytes: s.commits.bytes + s.fs.bytes + s.blocks.bytes,
     }
 }
 
@@ -293,14 +277,7 @@ async fn heartbeats(
     tick.tick().await;
     loop {
         tick.tick().await;
-        let s = progress.stats();
-        let p = internal::Progress {
-            commits_done: s.commits.objects,
-            commits_total: progress.commits_total.load(std::sync::atomic::Ordering::Relaxed),
-            fs_objects: s.fs.objects,
-            blocks: s.blocks.objects,
-            bytes: s.commits.bytes + s.fs.bytes + s.blocks.bytes,
-        };
+        let p = wire_progress(&progress.stats(), progress.commits_total.load(std::sync::atomic::Ordering::Relaxed));
         let req =
             internal::HeartbeatRequest { job_id: job_id.clone(), fetcher_id: fetcher_id.clone(), progress: Some(p) };
         let req = seaf_backup_proto::with_token(req, &token).expect("a printable sync token");

@@ -88,6 +88,40 @@ impl StateDir {
         std::fs::File::open(&self.dir)?.sync_all()
     }
 
+    /// Moves a library's record to `head`, whose closure is durable, adding the objects a forced
+    /// sync skipped. `publish_seq` orders the writers of a cluster (0 for one-shot backups): a
+    /// record with a higher one is never replaced. An unchanged record is not rewritten, so an
+    /// up-to-date library costs no write.
+    pub fn record_head(
+        &self,
+        repo: &RepoId,
+        store_id: &RepoId,
+        head: ObjectId,
+        skipped: &[SkippedObject],
+        publish_seq: u64,
+    ) -> io::Result<()> {
+        let old = self.load(repo)?;
+        if old.as_ref().is_some_and(|o| o.publish_seq > publish_seq) {
+            return Ok(());
+        }
+        let mut state = old.clone().unwrap_or_else(|| LibraryState::new(repo.clone(), store_id.clone()));
+        state.store_id = store_id.clone();
+        state.head = Some(head);
+        state.publish_seq = publish_seq;
+        state.add_skipped(skipped.iter().cloned());
+        if old.as_ref().is_some_and(|o| {
+            o.head == state.head
+                && o.store_id == state.store_id
+                && o.skipped == state.skipped
+                && o.publish_seq == publish_seq
+        }) {
+            return Ok(());
+        }
+        state.synced_at =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        self.save(&state)
+    }
+
     /// Every recorded library, sorted by id.
     pub fn list(&self) -> io::Result<Vec<LibraryState>> {
         let mut out = Vec::new();

@@ -59,11 +59,6 @@ pub struct Cluster {
     pub fetchers: Vec<Option<Proc>>,
 }
 
-fn listen_addr(proc: &mut Proc, what: &str) -> String {
-    let line = proc.wait_for_line("listening on", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{what}: {e}"));
-    line.rsplit(' ').next().expect("listening on ADDR").trim().to_owned()
-}
-
 impl Cluster {
     /// Starts everything against a primary that is already served.
     pub fn start(dir: &Path, primary: Primary, opts: &ClusterOptions) -> Cluster {
@@ -151,7 +146,7 @@ shutdown_grace = "{grace}"
         let log = self.dir.join("coordinator.log");
         let _ = std::fs::rename(&log, self.dir.join("coordinator.previous.log"));
         let mut p = Proc::start("seaf-backup-coordinator", &mut cmd, &log).unwrap();
-        self.coordinator_url = format!("http://{}", listen_addr(&mut p, "coordinator"));
+        self.coordinator_url = format!("http://{}", p.listen_addr(Duration::from_secs(60)).expect("coordinator start"));
         self.coordinator = Some(p);
         // It binds first, then connects MySQL (creating the tables) and Redis before serving.
         self.wait_for("the coordinator to serve", Duration::from_secs(60), || {
@@ -171,7 +166,7 @@ shutdown_grace = "{grace}"
         cmd.arg("--config").arg(&self.config).env("SEAF_BACKUP__GATEWAY__COORDINATOR_URL", &self.coordinator_url);
         let log = self.dir.join("gateway.log");
         let mut p = Proc::start("seaf-backup-gateway", &mut cmd, &log).unwrap();
-        self.gateway_url = format!("http://{}", listen_addr(&mut p, "gateway"));
+        self.gateway_url = format!("http://{}", p.listen_addr(Duration::from_secs(60)).expect("gateway start"));
         self.gateway = Some(p);
     }
 

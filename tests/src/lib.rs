@@ -94,6 +94,12 @@ impl Proc {
         }
     }
 
+    /// Waits for the `listening on ADDR` line every service prints once bound, and returns ADDR.
+    pub fn listen_addr(&mut self, timeout: Duration) -> anyhow::Result<String> {
+        let line = self.wait_for_line("listening on", timeout)?;
+        Ok(line.rsplit(' ').next().unwrap_or_default().trim().to_owned())
+    }
+
     /// SIGTERM, as Kubernetes stops a pod.
     pub fn terminate(&self) {
         // SAFETY: the pid is our own child, not yet reaped (reaping happens only in kill/wait).
@@ -258,8 +264,7 @@ impl Primary {
             .args(extra);
         let log = self.data.with_extension("serve.log");
         let mut proc = Proc::start("seaf-primary-sim serve", &mut cmd, &log).expect("starting the simulator");
-        let line = proc.wait_for_line("listening on", Duration::from_secs(30)).expect("simulator start");
-        let addr = line.rsplit(' ').next().expect("listening on ADDR").trim();
+        let addr = proc.listen_addr(Duration::from_secs(30)).expect("simulator start");
         self.url = format!("http://{addr}");
         self.server = Some(proc);
         self
