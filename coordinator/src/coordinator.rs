@@ -59,6 +59,8 @@ impl From<DbError> for ApiError {
             DbError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
                 ApiError::Unavailable(e.to_string())
             }
+            // Still conflicting after the retries: the same request may succeed later.
+            ref conflict if crate::db::lock_conflict(conflict).is_some() => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -148,11 +150,28 @@ impl Coordinator {
             let prefix = format!("{now}.{:08x}@", rand::random::<u32>());
             if let Some(id) = self.queue.lease(now, lease_ms, &prefix, fetcher).await.map_err(redis_err)? {
                 let job_id = format!("{prefix}{id}");
-                if let Some(job) = self.job_for(&id, &job_id, lease_ms).await? {
-                    tracing::info!(repo = %job.repo_id, fetcher, attempt = job.attempt, "job leased");
-                    return Ok(Some(job));
+                match self.job_for(&id, &job_id, lease_ms).await {
+                    Ok(Some(job)) => {
+                        metrics::counter!(LEASES).increment(1);
+                        tracing::info!(repo = %job.repo_id, fetcher, attempt = job.attempt, "job leased");
+                        return Ok(Some(job));
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        // MySQL could not say what the job is: give the library back rather than
+                        // leave it leased to nobody until the lease runs out.
+                        if let Ok(repo) = RepoId::parse(&id) {
+                            let back = async {
+                                self.queue.finish(&repo, &job_id).await?;
+                                self.queue.enqueue(&repo, now_ms() + 1000).await
+                            };
+                            if let Err(re) = back.await {
+                                tracing::warn!(%repo, "giving the library back to the queue: {re}");
+                            }
+                        }
+                        return Err(e);
+                    }
                 }
-                continue;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);
@@ -266,11 +285,15 @@ impl Coordinator {
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let published = self.db.publish(&repo, base.as_ref(), &head, &skipped, leased_at, now).await?;
+                let published = match self.db.publish(&repo, base.as_ref(), &head, &skipped, leased_at, now).await {
+                    Ok(p) => p,
+                    Err(e) => return Err(self.unapplied(&repo, &head, &req.job_id, e).await),
+                };
                 let (_, followup) = self.queue.finish(&repo, &req.job_id).await.map_err(redis_err)?;
                 self.progress.lock().expect("progress lock").remove(&repo);
                 match published {
                     Publish::Published { seq } => {
+                        metrics::counter!(REPORTS, "outcome" => "published").increment(1);
                         tracing::info!(%repo, %head, fetcher = req.fetcher_id, followup, "head published");
                         if followup {
                             self.schedule(&repo, now).await?;
@@ -279,6 +302,7 @@ impl Coordinator {
                         Ok(internal::ReportResponse { published: true, publish_seq: seq })
                     }
                     Publish::Stale { current } => {
+                        metrics::counter!(REPORTS, "outcome" => "stale").increment(1);
                         tracing::warn!(%repo, %head, current = ?current.map(|c| c.to_string()),
                             "stale report: the head moved since the job began; scheduling the library again");
                         self.schedule(&repo, now).await?;
@@ -295,10 +319,12 @@ impl Coordinator {
                 let (holder, followup) = self.queue.finish(&repo, &req.job_id).await.map_err(redis_err)?;
                 self.progress.lock().expect("progress lock").remove(&repo);
                 if holder == Holder::Other {
+                    metrics::counter!(REPORTS, "outcome" => "ignored").increment(1);
                     tracing::info!(%repo, fetcher = req.fetcher_id, "failure report of a job whose lease was handed on; ignored");
                     return Ok(internal::ReportResponse::default());
                 }
                 if f.handed_back {
+                    metrics::counter!(REPORTS, "outcome" => "handed_back").increment(1);
                     tracing::info!(%repo, fetcher = req.fetcher_id, "job handed back; queued again");
                     self.schedule(&repo, now).await?;
                     self.emit(&repo, leased_at, EventKind::Retrying(f.error));
@@ -307,9 +333,11 @@ impl Coordinator {
                 let (failed, attempts) =
                     self.db.record_failure(&repo, &f.error, head.as_ref(), !f.transient, self.cfg.max_attempts).await?;
                 if failed {
+                    metrics::counter!(REPORTS, "outcome" => "failed").increment(1);
                     tracing::warn!(%repo, attempts, error = f.error, "library failed to sync");
                     self.emit(&repo, leased_at, EventKind::Failed(f.error));
                 } else {
+                    metrics::counter!(REPORTS, "outcome" => "retrying").increment(1);
                     let due = if followup { now } else { now + backoff(&self.cfg, attempts).as_millis() as i64 };
                     tracing::info!(%repo, attempts, error = f.error, retry_in_ms = due - now, "attempt failed; will retry");
                     self.schedule(&repo, due).await?;
@@ -319,7 +347,35 @@ impl Coordinator {
             }
         }
     }
+
+    /// A success report that could not be published (MySQL down, or lock conflicts beyond the
+    /// retries). The fetched closure is durable in the store, so nothing is dropped: the library is
+    /// queued again at once (its next fetch finds every object in place and only reports), and the
+    /// fetcher is told to retry the report (Unavailable); whichever comes first publishes, and the
+    /// compare-and-set makes the other a no-op.
+    async fn unapplied(&self, repo: &RepoId, head: &ObjectId, job_id: &str, e: DbError) -> ApiError {
+        metrics::counter!(REPORTS, "outcome" => "unapplied").increment(1);
+        let error = format!("publishing {head} for library {repo}: {e}");
+        tracing::warn!(%repo, %head, "{error}; queued again, and the fetcher retries its report");
+        let requeued = async {
+            self.queue.finish(repo, job_id).await?;
+            self.queue.enqueue(repo, now_ms()).await
+        };
+        match requeued.await {
+            Ok(_) => self.wake.notify_waiters(),
+            // Then the lease's expiry is the fallback, and the fetcher's retry may still publish.
+            Err(e) => tracing::warn!(%repo, "queueing the library again: {e}"),
+        }
+        ApiError::Unavailable(error)
+    }
 }
+
+/// Reports by outcome: published, stale, unapplied, retrying, failed, handed_back, ignored.
+pub const REPORTS: &str = "seaf_backup_reports_total";
+/// Jobs handed to fetchers.
+pub const LEASES: &str = "seaf_backup_leases_total";
+/// Leases that expired without a report (their fetcher died or hung): the library was queued again.
+pub const LEASES_EXPIRED: &str = "seaf_backup_leases_expired_total";
 
 /// Delay before attempt `attempts + 1`: doubling from `retry_delay`, capped at `retry_max_delay`,
 /// with jitter in its upper half so libraries that failed together do not retry together.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use seaf_objects::{ObjectId, RepoId};
 use seaf_sync_client::RepoListEntry;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
 use sqlx::{MySql, QueryBuilder, Row};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -89,7 +89,47 @@ const NEEDS_WORK: &str = "deleted = 0 AND failed = 0 AND (backup_head IS NULL OR
      OR primary_head IS NULL OR primary_head <> backup_head \
      OR (notified_at IS NOT NULL AND (synced_from IS NULL OR notified_at > synced_from)))";
 
+/// MySQL's answer when it broke a lock cycle (1213) or gave up waiting for a lock (1205): the work
+/// was rolled back and the same transaction may simply run again.
+pub fn lock_conflict(e: &DbError) -> Option<&'static str> {
+    let DbError::Sql(sqlx::Error::Database(d)) = e else { return None };
+    match d.try_downcast_ref::<MySqlDatabaseError>()?.number() {
+        1213 => Some("deadlock"),
+        1205 => Some("lock_wait_timeout"),
+        _ => None,
+    }
+}
+
+/// Tries of a transaction that keeps meeting lock conflicts, before the error reaches the caller.
+const CONFLICT_TRIES: usize = 6;
+
 impl Db {
+    /// Runs a transaction (`attempt`, which begins and commits it) again after a lock conflict, up
+    /// to [`CONFLICT_TRIES`] times with a short jittered backoff. Each retry is logged and counted in
+    /// `seaf_backup_mysql_transaction_retries_total`, so conflicts show if they come back.
+    async fn retrying<T, F, Fut>(&self, transaction: &'static str, attempt: F) -> Result<T, DbError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbError>>,
+    {
+        use backon::Retryable;
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(5))
+            .with_max_delay(Duration::from_millis(500))
+            .with_max_times(CONFLICT_TRIES - 1)
+            .with_jitter();
+        attempt
+            .retry(backoff)
+            .when(|e| lock_conflict(e).is_some())
+            .notify(|e, delay| {
+                let reason = lock_conflict(e).unwrap_or("other");
+                metrics::counter!("seaf_backup_mysql_transaction_retries_total", "transaction" => transaction, "reason" => reason)
+                    .increment(1);
+                tracing::warn!(transaction, reason, ?delay, "MySQL rolled the transaction back; running it again");
+            })
+            .await
+    }
+
     /// Connects and brings the schema up to date (creating Seafile's tables only if absent).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         let opts: MySqlConnectOptions = url.parse()?;
@@ -113,25 +153,29 @@ impl Db {
     /// name, store and primary head refreshed, and are no longer deleted if they were.
     pub async fn upsert_listed(&self, entries: &[RepoListEntry], seen_at: i64) -> Result<(), DbError> {
         for chunk in entries.chunks(500) {
-            let mut q: QueryBuilder<MySql> = QueryBuilder::new(
-                "INSERT INTO seaf_backup_library (repo_id, store_id, name, is_virtual, primary_head, seen_at, behind_since) ",
-            );
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(e.repo_id.to_string())
-                    .push_bind(e.store_id.to_string())
-                    .push_bind(truncate(&e.name, 255))
-                    .push_bind(e.is_virtual as i8)
-                    .push_bind(e.head_commit_id.to_string())
-                    .push_bind(seen_at)
-                    .push_bind(seen_at);
-            });
-            q.push(
-                " ON DUPLICATE KEY UPDATE store_id = VALUES(store_id), name = VALUES(name), \
-                 is_virtual = VALUES(is_virtual), deleted = 0, seen_at = VALUES(seen_at), \
-                 behind_since = IF(backup_head <=> VALUES(primary_head), NULL, IFNULL(behind_since, VALUES(seen_at))), \
-                 primary_head = VALUES(primary_head)",
-            );
-            q.build().execute(&self.pool).await?;
+            self.retrying("record the poll", || async move {
+                let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+                    "INSERT INTO seaf_backup_library (repo_id, store_id, name, is_virtual, primary_head, seen_at, behind_since) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.repo_id.to_string())
+                        .push_bind(e.store_id.to_string())
+                        .push_bind(truncate(&e.name, 255))
+                        .push_bind(e.is_virtual as i8)
+                        .push_bind(e.head_commit_id.to_string())
+                        .push_bind(seen_at)
+                        .push_bind(seen_at);
+                });
+                q.push(
+                    " ON DUPLICATE KEY UPDATE store_id = VALUES(store_id), name = VALUES(name), \
+                     is_virtual = VALUES(is_virtual), deleted = 0, seen_at = VALUES(seen_at), \
+                     behind_since = IF(backup_head <=> VALUES(primary_head), NULL, IFNULL(behind_since, VALUES(seen_at))), \
+                     primary_head = VALUES(primary_head)",
+                );
+                q.build().execute(&self.pool).await?;
+                Ok(())
+            })
+            .await?;
         }
         Ok(())
     }
@@ -139,19 +183,23 @@ impl Db {
     /// Marks libraries that the poll at `seen_at` did not list as deleted on the primary. Their
     /// objects and `Branch` rows are kept. Returns how many were marked.
     pub async fn mark_unlisted_deleted(&self, seen_at: i64) -> Result<Vec<RepoId>, DbError> {
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("SELECT repo_id FROM seaf_backup_library WHERE deleted = 0 AND seen_at < ? FOR UPDATE")
+        self.retrying("mark deleted libraries", || async move {
+            let mut tx = self.pool.begin().await?;
+            let rows =
+                sqlx::query("SELECT repo_id FROM seaf_backup_library WHERE deleted = 0 AND seen_at < ? FOR UPDATE")
+                    .bind(seen_at)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            sqlx::query(
+                "UPDATE seaf_backup_library SET deleted = 1, behind_since = NULL WHERE deleted = 0 AND seen_at < ?",
+            )
             .bind(seen_at)
-            .fetch_all(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE seaf_backup_library SET deleted = 1, behind_since = NULL WHERE deleted = 0 AND seen_at < ?",
-        )
-        .bind(seen_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(|r| parse_repo(r.get::<String, _>(0).as_str(), "repo_id")).collect()
+            tx.commit().await?;
+            rows.iter().map(|r| parse_repo(r.get::<String, _>(0).as_str(), "repo_id")).collect()
+        })
+        .await
     }
 
     pub async fn library(&self, repo: &RepoId) -> Result<Option<Library>, DbError> {
@@ -234,31 +282,36 @@ impl Db {
 
     /// Puts failed libraries (one, or all) back to work. Returns which.
     pub async fn retry_failed(&self, repo: Option<&RepoId>, now: i64) -> Result<Vec<RepoId>, DbError> {
-        let mut tx = self.pool.begin().await?;
-        let rows = match repo {
-            Some(r) => {
-                sqlx::query("SELECT repo_id FROM seaf_backup_library WHERE failed = 1 AND repo_id = ? FOR UPDATE")
-                    .bind(r.to_string())
-                    .fetch_all(&mut *tx)
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT repo_id FROM seaf_backup_library WHERE failed = 1 AND deleted = 0 FOR UPDATE")
-                    .fetch_all(&mut *tx)
-                    .await?
-            }
-        };
-        let ids: Vec<RepoId> =
-            rows.iter().map(|r| parse_repo(r.get::<String, _>(0).as_str(), "repo_id")).collect::<Result<_, _>>()?;
-        for id in &ids {
-            sqlx::query("UPDATE seaf_backup_library SET failed = 0, attempts = 0, notified_at = ? WHERE repo_id = ?")
+        self.retrying("retry failed libraries", || async move {
+            let mut tx = self.pool.begin().await?;
+            let rows = match repo {
+                Some(r) => {
+                    sqlx::query("SELECT repo_id FROM seaf_backup_library WHERE failed = 1 AND repo_id = ? FOR UPDATE")
+                        .bind(r.to_string())
+                        .fetch_all(&mut *tx)
+                        .await?
+                }
+                None => {
+                    sqlx::query("SELECT repo_id FROM seaf_backup_library WHERE failed = 1 AND deleted = 0 FOR UPDATE")
+                        .fetch_all(&mut *tx)
+                        .await?
+                }
+            };
+            let ids: Vec<RepoId> =
+                rows.iter().map(|r| parse_repo(r.get::<String, _>(0).as_str(), "repo_id")).collect::<Result<_, _>>()?;
+            for id in &ids {
+                sqlx::query(
+                    "UPDATE seaf_backup_library SET failed = 0, attempts = 0, notified_at = ? WHERE repo_id = ?",
+                )
                 .bind(now)
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
-        Ok(ids)
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+        .await
     }
 
     /// The head `Branch` holds for the library (the base of a new job).
@@ -274,7 +327,30 @@ impl Db {
     /// Publishes `head` as the library's branch head, in one transaction with its state, as a
     /// compare-and-set on `base` (the `Branch` head the job started from). Called only after the
     /// fetcher reported the whole closure of `head` durable in the store.
+    ///
+    /// A deadlock or lock wait timeout retries the whole transaction (see [`Db::retrying`]).
     pub async fn publish(
+        &self,
+        repo: &RepoId,
+        base: Option<&ObjectId>,
+        head: &ObjectId,
+        skipped: &[Skipped],
+        synced_from: i64,
+        now: i64,
+    ) -> Result<Publish, DbError> {
+        self.retrying("publish", || self.publish_once(repo, base, head, skipped, synced_from, now)).await
+    }
+
+    /// One attempt of [`Db::publish`]. It takes no gap locks, so concurrent publishes of different
+    /// libraries never wait for each other:
+    /// * the library's own state row, which always exists, is the lock (a unique-key lookup of an
+    ///   existing row locks that row only), and serializes the publishes of one library;
+    /// * `Branch`, `RepoHead` and `Repo` are then read without locking (only the coordinator writes
+    ///   them, and always under that row lock, so the read is current) and written by key: an
+    ///   `UPDATE` of a row that exists, an `INSERT` of a key that does not. A locking read or an
+    ///   `INSERT … ON DUPLICATE KEY` of an absent key would lock the gap around it, and two first
+    ///   publishes into one gap would deadlock.
+    async fn publish_once(
         &self,
         repo: &RepoId,
         base: Option<&ObjectId>,
@@ -293,12 +369,21 @@ impl Db {
             return Ok(Publish::Unknown);
         };
         let seq: u64 = state.get(0);
-        let current = sqlx::query("SELECT commit_id FROM Branch WHERE repo_id = ? AND name = 'master' FOR UPDATE")
-            .bind(&repo_s)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| parse_object(r.get::<Option<String>, _>(0).unwrap_or_default().as_str(), "Branch.commit_id", repo))
-            .transpose()?;
+        let seafile = sqlx::query(
+            "SELECT (SELECT commit_id FROM Branch WHERE repo_id = ? AND name = 'master'), \
+             (SELECT branch_name FROM RepoHead WHERE repo_id = ?), \
+             EXISTS (SELECT 1 FROM Repo WHERE repo_id = ?)",
+        )
+        .bind(&repo_s)
+        .bind(&repo_s)
+        .bind(&repo_s)
+        .fetch_one(&mut *tx)
+        .await?;
+        let current =
+            seafile.get::<Option<String>, _>(0).map(|c| parse_object(&c, "Branch.commit_id", repo)).transpose()?;
+        let repo_head: Option<String> = seafile.get(1);
+        let repo_row = seafile.get::<i64, _>(2) != 0;
+
         let already = current.as_ref() == Some(head);
         if !already && current.as_ref() != base {
             return Ok(Publish::Stale { current });
@@ -306,22 +391,30 @@ impl Db {
         let seq = if already { seq } else { seq + 1 };
         if !already {
             // The order seaf-server itself uses when it creates a library: Branch, RepoHead, Repo.
-            sqlx::query(
-                "INSERT INTO Branch (name, repo_id, commit_id) VALUES ('master', ?, ?) \
-                 ON DUPLICATE KEY UPDATE commit_id = VALUES(commit_id)",
-            )
-            .bind(&repo_s)
-            .bind(head.to_string())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO RepoHead (repo_id, branch_name) VALUES (?, 'master') \
-                 ON DUPLICATE KEY UPDATE branch_name = 'master'",
-            )
-            .bind(&repo_s)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("INSERT IGNORE INTO Repo (repo_id) VALUES (?)").bind(&repo_s).execute(&mut *tx).await?;
+            let branch = if current.is_some() {
+                "UPDATE Branch SET commit_id = ? WHERE repo_id = ? AND name = 'master'"
+            } else {
+                "INSERT INTO Branch (commit_id, repo_id, name) VALUES (?, ?, 'master')"
+            };
+            sqlx::query(branch).bind(head.to_string()).bind(&repo_s).execute(&mut *tx).await?;
+            match repo_head.as_deref() {
+                Some("master") => {}
+                Some(_) => {
+                    sqlx::query("UPDATE RepoHead SET branch_name = 'master' WHERE repo_id = ?")
+                        .bind(&repo_s)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query("INSERT INTO RepoHead (repo_id, branch_name) VALUES (?, 'master')")
+                        .bind(&repo_s)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            if !repo_row {
+                sqlx::query("INSERT INTO Repo (repo_id) VALUES (?)").bind(&repo_s).execute(&mut *tx).await?;
+            }
         }
         sqlx::query(
             "UPDATE seaf_backup_library SET backup_head = ?, primary_head = ?, publish_seq = ?, \
@@ -368,30 +461,33 @@ impl Db {
         permanent: bool,
         max_attempts: u32,
     ) -> Result<(bool, u32), DbError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT attempts FROM seaf_backup_library WHERE repo_id = ? FOR UPDATE")
+        self.retrying("record a failure", || async move {
+            let mut tx = self.pool.begin().await?;
+            let Some(row) = sqlx::query("SELECT attempts FROM seaf_backup_library WHERE repo_id = ? FOR UPDATE")
+                .bind(repo.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok((false, 0));
+            };
+            let attempts: u32 = row.get::<u32, _>(0) + 1;
+            let failed = permanent || attempts >= max_attempts;
+            sqlx::query(
+                "UPDATE seaf_backup_library SET attempts = ?, last_error = ?, failed = ?, \
+                 failed_head = IF(?, ?, failed_head) WHERE repo_id = ?",
+            )
+            .bind(attempts)
+            .bind(truncate(error, 4000))
+            .bind(failed as i8)
+            .bind(failed)
+            .bind(head.map(|h| h.to_string()))
             .bind(repo.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok((false, 0));
-        };
-        let attempts: u32 = row.get::<u32, _>(0) + 1;
-        let failed = permanent || attempts >= max_attempts;
-        sqlx::query(
-            "UPDATE seaf_backup_library SET attempts = ?, last_error = ?, failed = ?, \
-             failed_head = IF(?, ?, failed_head) WHERE repo_id = ?",
-        )
-        .bind(attempts)
-        .bind(truncate(error, 4000))
-        .bind(failed as i8)
-        .bind(failed)
-        .bind(head.map(|h| h.to_string()))
-        .bind(repo.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok((failed, attempts))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((failed, attempts))
+        })
+        .await
     }
 
     pub async fn skipped(&self, repo: &RepoId) -> Result<Vec<Skipped>, DbError> {

@@ -22,6 +22,10 @@ struct Cli {
     /// Listen address, overriding [coordinator] listen (port 0: any free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at GET /metrics on this address, overriding [coordinator]
+    /// metrics_listen.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -42,11 +46,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(l) = cli.listen {
         config.coordinator.listen = l;
     }
-    let listener = tokio::net::TcpListener::bind(config.coordinator.listen).await?;
-    // Tests and scripts read the bound address (with --listen 127.0.0.1:0) from this line.
-    println!("listening on {}", listener.local_addr()?);
-    std::io::stdout().flush()?;
+    if let Some(m) = cli.metrics_listen {
+        config.coordinator.metrics_listen = Some(m);
+    }
     let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(config.coordinator.listen).await?;
+    // Tests and scripts read the bound addresses (with port 0) from these lines.
+    println!("listening on {}", listener.local_addr()?);
+    if let Some(addr) = config.coordinator.metrics_listen {
+        let bound = seaf_backup_service::metrics::serve(addr, shutdown.clone()).await?;
+        println!("metrics listening on {bound}");
+    }
+    std::io::stdout().flush()?;
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         seaf_backup_service::shutdown::signal().await;

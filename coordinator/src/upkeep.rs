@@ -47,6 +47,7 @@ async fn tick(c: &Coordinator) -> anyhow::Result<()> {
         rebuild(c).await?;
     }
     for id in c.queue.reap(now_ms()).await? {
+        metrics::counter!(crate::coordinator::LEASES_EXPIRED).increment(1);
         tracing::warn!(repo = id, "lease expired (fetcher gone?); library queued again");
     }
     Ok(())

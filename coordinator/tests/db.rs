@@ -130,3 +130,58 @@ async fn failures_count_up_to_the_failed_list_and_deleted_libraries_are_kept() {
     assert!(gone.deleted, "marked, not removed");
     assert_eq!(db.retry_failed(None, 300).await.unwrap(), Vec::<RepoId>::new(), "deleted libraries are not retried");
 }
+
+/// Many libraries' first heads, then their second heads, published at once from many tasks (as
+/// many fetchers' reports arrive together during an initial backup): none fails, none is stale,
+/// and every row ends right. A publish that locks the gaps of absent `Branch` keys deadlocks here
+/// on its first round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishes_neither_deadlock_nor_lose_a_report() {
+    const LIBRARIES: usize = 120;
+    const TASKS: usize = 24;
+    let url = fresh_database("concurrent");
+    let db = Db::connect(&url, TASKS as u32).await.unwrap();
+    let repos: Vec<RepoId> = (0..LIBRARIES)
+        .map(|i| RepoId::parse(&format!("{:08x}-0000-4000-8000-{:012x}", i * 7919, i)).unwrap())
+        .collect();
+    let head = |round: usize, i: usize| ObjectId::parse(&format!("{:02x}{:038x}", round, i)).unwrap();
+    let entries: Vec<RepoListEntry> = repos.iter().enumerate().map(|(i, r)| listed(r, head(2, i))).collect();
+    db.upsert_listed(&entries, 1).await.unwrap();
+
+    for round in 1..=2 {
+        // Interleaved so that neighbouring keys are published by different tasks at the same time.
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..TASKS {
+            let (db, repos) = (db.clone(), repos.clone());
+            tasks.spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in (t..LIBRARIES).step_by(TASKS) {
+                    let base = (round > 1).then(|| head(round - 1, i));
+                    let got = db.publish(&repos[i], base.as_ref(), &head(round, i), &[], 10, 10).await;
+                    outcomes.push((i, got.map_err(|e| e.to_string())));
+                }
+                outcomes
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            outcomes.extend(done.unwrap());
+        }
+        assert_eq!(outcomes.len(), LIBRARIES);
+        for (i, got) in outcomes {
+            assert_eq!(got, Ok(Publish::Published { seq: round as u64 }), "round {round}, library {i}");
+        }
+        let rows = query(&url, "SELECT repo_id, commit_id FROM Branch WHERE name = 'master' ORDER BY repo_id");
+        let want: Vec<Vec<String>> =
+            repos.iter().enumerate().map(|(i, r)| vec![r.to_string(), head(round, i).to_string()]).collect();
+        let mut want = want;
+        want.sort();
+        assert_eq!(rows, want, "round {round}");
+    }
+    let counts = query(
+        &url,
+        "SELECT (SELECT COUNT(*) FROM Repo), (SELECT COUNT(*) FROM RepoHead WHERE branch_name = 'master'), \
+         (SELECT COUNT(*) FROM seaf_backup_library WHERE backup_head = primary_head AND publish_seq = 2)",
+    );
+    assert_eq!(counts, [[LIBRARIES.to_string(), LIBRARIES.to_string(), LIBRARIES.to_string()]]);
+}

@@ -242,7 +242,23 @@ impl Worker {
             .with_total_delay(Some(Duration::from_secs(60)))
             .without_max_times()
             .with_jitter();
-        match send.retry(backoff).when(|s: &tonic::Status| s.code() == tonic::Code::Unavailable).await {
+        // Unavailable: the coordinator (or its MySQL or Redis) is down, or it could not publish yet;
+        // the others: the connection broke mid-call. Retrying is safe, reports being idempotent.
+        let retryable = |s: &tonic::Status| {
+            matches!(
+                s.code(),
+                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Aborted | tonic::Code::DeadlineExceeded
+            )
+        };
+        let sent = send.retry(backoff).when(retryable).notify(|s: &tonic::Status, delay| {
+            tracing::info!(
+                repo = job.repo_id,
+                "reporting the job: {}: {}; retrying in {delay:?}",
+                s.code(),
+                s.message()
+            );
+        });
+        match sent.await {
             Ok(r) => Some(r.into_inner()),
             Err(s) => {
                 tracing::warn!(repo = job.repo_id, "reporting the job: {}: {}", s.code(), s.message());

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The `seafile-data` part is byte-for-byte what a Seafile server keeps; `db/` stands in for the
-//! `Repo`, `Branch` and `VirtualRepo` tables.
+//! `Repo`, `Branch` and `VirtualRepo` tables. In stock mode (`--database-url`) the real tables
+//! exist too ([`crate::seafile_db`]) and are the source of truth; `db/` is kept in step with them.
 
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,11 @@
 //! only then moves `db/branch/<id>`. With an events URL it then announces the new head the way
 //! seaf-server announces it to its notification server.
 //!
+//! With a database URL (stock mode) the libraries and their heads come from seaf-server's tables,
+//! and the `Branch` row is moved (compare-and-swap, as seaf-server does) and `RepoInfo` refreshed
+//! after the objects are written; `db/branch/<id>` is moved right after, so tools reading the files
+//! stay in step.
+//!
 //! A committed-to virtual library changes its own tree (its objects go to the origin's store);
 //! merging that back into the origin is left out, as it is asynchronous on a real server too.
 
@@ -26,6 +31,7 @@ use crate::events::Notifier;
 use crate::layout::Layout;
 use crate::library::{CommitSpec, LibState, SizeDist};
 use crate::names;
+use crate::seafile_db;
 use crate::writer::Store;
 
 /// Options of the `commit` command.
@@ -42,6 +48,8 @@ pub struct CommitOptions {
     /// Varies the edits; the same seed on the same tree makes the same edits.
     pub seed: u64,
     pub block_size: usize,
+    /// Stock mode: seaf-server's database (`mysql://…`) holds the libraries and branches.
+    pub database_url: Option<String>,
 }
 
 impl CommitOptions {
@@ -55,6 +63,7 @@ impl CommitOptions {
             jwt_key: None,
             seed: 0,
             block_size: 8 << 20,
+            database_url: None,
         }
     }
 }
@@ -74,7 +83,14 @@ pub struct CommitRecord {
 pub async fn run(opts: &CommitOptions, mut on_commit: impl FnMut(&CommitRecord)) -> Result<Vec<CommitRecord>> {
     let layout = Layout::new(&opts.data);
     let store = Store::new(layout.clone()).with_sync_commits(true);
-    let libs = db::load_libraries(&layout)?;
+    let pool = match &opts.database_url {
+        Some(url) => Some(seafile_db::connect(url, 2).await?),
+        None => None,
+    };
+    let libs = match &pool {
+        Some(pool) => seafile_db::libraries(pool).await?.into_iter().map(|l| l.lib).collect(),
+        None => db::load_libraries(&layout)?,
+    };
     let targets: Vec<Library> = match &opts.library {
         Some(id) => vec![libs.iter().find(|l| &l.repo_id == id).cloned().with_context(|| format!("no library {id}"))?],
         None => libs.iter().filter(|l| !l.is_virtual).cloned().collect(),
@@ -104,7 +120,20 @@ pub async fn run(opts: &CommitOptions, mut on_commit: impl FnMut(&CommitRecord))
             t.tick().await;
         }
         let lib = &targets[n % targets.len()];
-        let rec = commit_once(&layout, &store, lib, &mut states, opts)?;
+        let head = match &pool {
+            Some(pool) => seafile_db::branch_head(pool, &lib.repo_id).await?,
+            None => db::read_head(&layout, &lib.repo_id)?,
+        };
+        let head = head.with_context(|| format!("library {} has no branch", lib.repo_id))?;
+        let (rec, ctime, modifier) = commit_once(&store, lib, head, &mut states, opts)?;
+        // The objects are on disk: now the branch moves, first where seaf-server keeps it.
+        if let Some(pool) = &pool {
+            seafile_db::move_head(pool, &rec.repo_id, &head, &rec.commit_id, ctime, &modifier).await?;
+        }
+        db::write_head(&layout, &rec.repo_id, &rec.commit_id, true)?;
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).context("clock before 1970")?.as_millis() as u64;
+        info!(repo = %rec.repo_id, commit = %rec.commit_id, "committed");
+        let rec = CommitRecord { at_ms, ..rec };
         if let Some(notifier) = &notifier
             && let Err(e) = notifier.repo_update(&rec.repo_id, &rec.commit_id).await
         {
@@ -117,16 +146,16 @@ pub async fn run(opts: &CommitOptions, mut on_commit: impl FnMut(&CommitRecord))
     Ok(out)
 }
 
-/// One commit to `lib`: load (or reuse) its state, edit, write, move the branch.
+/// One commit on top of `head` of `lib`: load (or reuse) its state, edit, write the objects.
+/// Returns the record (its `at_ms` still unset), the commit's ctime and its creator; moving the
+/// branch is the caller's.
 fn commit_once(
-    layout: &Layout,
     store: &Store,
     lib: &Library,
+    head: ObjectId,
     states: &mut HashMap<RepoId, LibState>,
     opts: &CommitOptions,
-) -> Result<CommitRecord> {
-    let head =
-        db::read_head(layout, &lib.repo_id)?.with_context(|| format!("library {} has no branch", lib.repo_id))?;
+) -> Result<(CommitRecord, i64, String)> {
     // Someone else (another commit process) may have moved the branch: reload then.
     if states.get(&lib.repo_id).and_then(|s| s.head) != Some(head) {
         states.insert(lib.repo_id.clone(), LibState::load(store, lib.clone(), head)?);
@@ -166,8 +195,6 @@ fn commit_once(
         new_merge: false,
     };
     let id = state.commit(store, spec)?;
-    db::write_head(layout, &lib.repo_id, &id, true)?;
-    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).context("clock before 1970")?.as_millis() as u64;
-    info!(repo = %lib.repo_id, commit = %id, "committed");
-    Ok(CommitRecord { repo_id: lib.repo_id.clone(), commit_id: id, parent_id: head, at_ms })
+    let rec = CommitRecord { repo_id: lib.repo_id.clone(), commit_id: id, parent_id: head, at_ms: 0 };
+    Ok((rec, ctime, who.to_owned()))
 }

@@ -8,6 +8,16 @@
 //! Behaviour follows seaf-server where a client can tell the difference: status codes (400 for a
 //! missing token, 403 for a wrong one, 444 for an unknown library, 500 for missing objects),
 //! the 1 MiB cut of pack-fs responses, blocks served without verification.
+//!
+//! Two modes:
+//!
+//! * **shared-token** (`--sync-token`): the library table and heads come from the files in `db/`,
+//!   one shared secret is every library's token, and `server-sync/repo-list` lists the libraries
+//!   (the primary contract of primaries that serve the list);
+//! * **stock** (`--database-url`): like a stock seaf-server, libraries and heads come from its
+//!   tables ([`crate::seafile_db`]), a token is valid only for its library through a
+//!   `RepoUserToken` row whose user owns the library, and there is no `server-sync/repo-list`
+//!   (404). See [`AppState::authorize`] for the exact rules.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +36,7 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 use seaf_objects::{FsObject, ObjectId, ObjectKind, RepoId};
 use serde::Deserialize;
+use sqlx::mysql::MySqlPool;
 use subtle::ConstantTimeEq;
 use tokio_util::io::ReaderStream;
 use tracing::{debug, info, warn};
@@ -34,6 +45,7 @@ use crate::db::{self, Library};
 use crate::faults::{FaultConfig, Faults};
 use crate::fs_id_list::fs_id_list;
 use crate::layout::Layout;
+use crate::seafile_db::{self, TokenCheck};
 use crate::writer::Store;
 
 /// pack-fs stops adding objects once this many object bytes are in the response
@@ -48,13 +60,31 @@ pub const REPO_CORRUPTED: u16 = 445;
 /// Largest request body accepted (id lists).
 const MAX_BODY: usize = 64 << 20;
 
+/// Where libraries, heads and tokens come from.
+#[derive(Clone)]
+pub enum Auth {
+    /// Shared-token mode: `db/` files, and this secret accepted as the token of every library.
+    SharedToken(String),
+    /// Stock mode: seaf-server's database at this URL (`mysql://…`).
+    Database(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the secret nor the URL (which may hold a password) goes to the logs.
+        f.write_str(match self {
+            Auth::SharedToken(_) => "SharedToken(..)",
+            Auth::Database(_) => "Database(..)",
+        })
+    }
+}
+
 /// How to run the server.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub data: PathBuf,
     pub listen: SocketAddr,
-    /// The shared secret accepted as the token of every library.
-    pub sync_token: String,
+    pub auth: Auth,
     pub faults: FaultConfig,
 }
 
@@ -62,9 +92,14 @@ pub struct ServeOptions {
 pub struct AppState {
     layout: Layout,
     store: Store,
-    sync_token: String,
+    backend: Backend,
     faults: Faults,
-    libs: Mutex<LibCache>,
+}
+
+/// The source of libraries, heads and token decisions.
+enum Backend {
+    Files { sync_token: String, libs: Mutex<LibCache> },
+    Database(MySqlPool),
 }
 
 /// `libraries.json`, re-read when its modification time changes.
@@ -89,6 +124,15 @@ impl ApiError {
     fn internal(msg: impl Into<String>) -> ApiError {
         ApiError::new(500, msg)
     }
+    fn forbidden() -> ApiError {
+        ApiError::new(403, "Access denied")
+    }
+    fn deleted() -> ApiError {
+        ApiError::new(REPO_DELETED, "Repo not found")
+    }
+    fn db(e: anyhow::Error) -> ApiError {
+        ApiError::internal(format!("database error: {e:#}"))
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -100,31 +144,35 @@ impl IntoResponse for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 impl AppState {
-    pub fn new(opts: &ServeOptions) -> Result<AppState> {
+    /// Opens the data directory and, in stock mode, the database; fails at start-up rather than on
+    /// the first request when either is unusable.
+    pub async fn new(opts: &ServeOptions) -> Result<AppState> {
         let layout = Layout::new(&opts.data);
-        anyhow::ensure!(!opts.sync_token.is_empty(), "the sync token must not be empty");
-        // Fail at start-up, not on the first request, when DIR is not a generated tree.
-        db::load_libraries(&layout).context("the data directory has no usable db/libraries.json")?;
-        Ok(AppState {
-            store: Store::new(layout.clone()),
-            layout,
-            sync_token: opts.sync_token.clone(),
-            faults: Faults::new(opts.faults.clone()),
-            libs: Mutex::new(LibCache::default()),
-        })
+        let backend = match &opts.auth {
+            Auth::SharedToken(token) => {
+                anyhow::ensure!(!token.is_empty(), "the sync token must not be empty");
+                db::load_libraries(&layout).context("the data directory has no usable db/libraries.json")?;
+                Backend::Files { sync_token: token.clone(), libs: Mutex::new(LibCache::default()) }
+            }
+            Auth::Database(url) => {
+                let pool = seafile_db::connect(url, 16).await?;
+                seafile_db::check_tables(&pool).await?;
+                Backend::Database(pool)
+            }
+        };
+        Ok(AppState { store: Store::new(layout.clone()), layout, backend, faults: Faults::new(opts.faults.clone()) })
     }
 
-    /// The current library table (reloaded when the file changed).
-    fn libraries(&self) -> Result<Vec<Library>, ApiError> {
-        let mut cache = self.libs.lock().expect("library cache lock");
+    /// Stock mode (seaf-server's database)?
+    pub fn is_stock(&self) -> bool {
+        matches!(self.backend, Backend::Database(_))
+    }
+
+    /// The current library table of the files (reloaded when the file changed).
+    fn file_libraries(&self, cache: &Mutex<LibCache>) -> Result<Vec<Library>, ApiError> {
+        let mut cache = cache.lock().expect("library cache lock");
         self.refresh(&mut cache)?;
         Ok(cache.list.clone())
-    }
-
-    fn library(&self, id: &RepoId) -> Result<Option<Library>, ApiError> {
-        let mut cache = self.libs.lock().expect("library cache lock");
-        self.refresh(&mut cache)?;
-        Ok(cache.by_id.get(id).map(|&i| cache.list[i].clone()))
     }
 
     fn refresh(&self, cache: &mut LibCache) -> Result<(), ApiError> {
@@ -140,32 +188,89 @@ impl AppState {
         Ok(())
     }
 
-    /// Checks the request's token: missing ⇒ 400, not the sync token ⇒ 403.
-    fn check_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// A servable library and its head, or `None` (unknown, deleted, or without a branch).
+    async fn library(&self, id: &RepoId) -> Result<Option<(Library, ObjectId)>, ApiError> {
+        match &self.backend {
+            Backend::Files { libs, .. } => {
+                let lib = {
+                    let mut cache = libs.lock().expect("library cache lock");
+                    self.refresh(&mut cache)?;
+                    cache.by_id.get(id).map(|&i| cache.list[i].clone())
+                };
+                let Some(lib) = lib else { return Ok(None) };
+                let head = db::read_head(&self.layout, id).map_err(|e| ApiError::internal(format!("{e:#}")))?;
+                Ok(head.map(|h| (lib, h)))
+            }
+            Backend::Database(pool) => {
+                Ok(seafile_db::library(pool, id).await.map_err(ApiError::db)?.map(|l| (l.lib, l.head)))
+            }
+        }
+    }
+
+    /// The library, or 444.
+    async fn existing_repo(&self, id: &RepoId) -> Result<(Library, ObjectId), ApiError> {
+        self.library(id).await?.ok_or_else(ApiError::deleted)
+    }
+
+    /// Checks the request's token for library `repo`.
+    ///
+    /// * No token (`Seafile-Repo-Token: T`, or `Authorization: Token T`) ⇒ 400, in both modes.
+    /// * Shared-token mode: the token must equal the shared secret ⇒ else 403.
+    /// * Stock mode: `SELECT email FROM RepoUserToken WHERE repo_id = ? AND token = ?` must find a
+    ///   row ⇒ else 403 (unknown, revoked, or another library's token); and, when `permission` is
+    ///   asked for (every endpoint but `commit/HEAD`, which seaf-server serves on a valid token
+    ///   alone), that email must own the library (`RepoOwner.owner_id` or `OrgRepo.user`) ⇒ else
+    ///   403. The shared secret is never accepted. Nothing is cached (seaf-server caches both
+    ///   answers for 2 h; see [`seafile_db::check_token`]).
+    async fn authorize(&self, headers: &HeaderMap, repo: &RepoId, permission: bool) -> Result<(), ApiError> {
         let Some(token) = token_of(headers) else { return Err(ApiError::bad_request("Missing token")) };
-        if bool::from(token.as_bytes().ct_eq(self.sync_token.as_bytes())) {
-            Ok(())
-        } else {
-            Err(ApiError::new(403, "Access denied"))
+        match &self.backend {
+            Backend::Files { sync_token, .. } => {
+                if bool::from(token.as_bytes().ct_eq(sync_token.as_bytes())) {
+                    Ok(())
+                } else {
+                    Err(ApiError::forbidden())
+                }
+            }
+            Backend::Database(pool) => {
+                // RepoUserToken.token is CHAR(41): anything longer cannot be a token.
+                if token.is_empty() || token.len() > 41 {
+                    return Err(ApiError::forbidden());
+                }
+                match seafile_db::check_token(pool, repo, token).await.map_err(ApiError::db)? {
+                    TokenCheck::Owner { .. } => Ok(()),
+                    TokenCheck::NoPermission { .. } if !permission => Ok(()),
+                    TokenCheck::NoPermission { email } => {
+                        debug!(%repo, %email, "token of a user without permission");
+                        Err(ApiError::forbidden())
+                    }
+                    TokenCheck::Unknown => Err(ApiError::forbidden()),
+                }
+            }
         }
     }
 
-    /// Token check, then the library (444 when unknown or branchless).
-    fn authorized_repo(&self, headers: &HeaderMap, repo: &str) -> Result<Library, ApiError> {
+    /// Token and permission check, then the library (444 when unknown or branchless).
+    async fn authorized_repo(&self, headers: &HeaderMap, repo: &str) -> Result<Library, ApiError> {
         let id = parse_repo(repo)?;
-        self.check_token(headers)?;
-        self.existing_repo(&id)
+        self.authorize(headers, &id, true).await?;
+        Ok(self.existing_repo(&id).await?.0)
     }
 
-    fn existing_repo(&self, id: &RepoId) -> Result<Library, ApiError> {
-        match self.library(id)? {
-            Some(l) if self.head(id)?.is_some() => Ok(l),
-            _ => Err(ApiError::new(REPO_DELETED, "Repo not found")),
+    /// Heads of those of `ids` that are servable.
+    async fn heads(&self, ids: &[RepoId]) -> Result<Vec<(RepoId, ObjectId)>, ApiError> {
+        match &self.backend {
+            Backend::Files { .. } => {
+                let mut out = Vec::new();
+                for id in ids {
+                    if let Some((_, head)) = self.library(id).await? {
+                        out.push((id.clone(), head));
+                    }
+                }
+                Ok(out)
+            }
+            Backend::Database(pool) => seafile_db::heads(pool, ids).await.map_err(ApiError::db),
         }
-    }
-
-    fn head(&self, id: &RepoId) -> Result<Option<ObjectId>, ApiError> {
-        db::read_head(&self.layout, id).map_err(|e| ApiError::internal(format!("{e:#}")))
     }
 }
 
@@ -221,20 +326,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/repo/{repo}/permission-check", get(permission_check))
         .route("/repo/{repo}/permission-check/", get(permission_check))
         .route("/repo/head-commits-multi", post(head_commits_multi))
-        .route("/repo/head-commits-multi/", post(head_commits_multi))
-        .route("/server-sync/repo-list", get(repo_list))
-        .route("/server-sync/repo-list/", get(repo_list));
+        .route("/repo/head-commits-multi/", post(head_commits_multi));
+    // A stock seaf-server has no repo list (protocol §10): the route does not exist there (404).
+    let meta = if state.is_stock() {
+        meta
+    } else {
+        meta.route("/server-sync/repo-list", get(repo_list)).route("/server-sync/repo-list/", get(repo_list))
+    };
     let api = objects.merge(meta).with_state(state);
     Router::new().merge(api.clone()).nest("/seafhttp", api).layer(middleware::from_fn(log_request))
 }
 
 /// Binds, reports the bound address through `on_ready`, and serves until SIGTERM or SIGINT.
 pub async fn run(opts: ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
-    let state = Arc::new(AppState::new(&opts)?);
+    let state = Arc::new(AppState::new(&opts).await?);
     let listener =
         tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("binding {}", opts.listen))?;
     let addr = listener.local_addr()?;
-    info!(%addr, data = %opts.data.display(), faults = ?opts.faults, "serving");
+    info!(%addr, data = %opts.data.display(), auth = ?opts.auth, faults = ?opts.faults, "serving");
     on_ready(addr);
     // Without TCP_NODELAY a response written as headers + body waits for the peer's delayed ACK
     // (~40 ms on Linux) on every small request.
@@ -346,7 +455,8 @@ struct PermissionQuery {
     op: Option<String>,
 }
 
-/// `GET permission-check/?op=download|upload`: 444 unknown, 445 corrupt head, then the token.
+/// `GET permission-check/?op=download|upload`: 444 unknown, 445 corrupt head, then token and
+/// permission (seaf-server's order).
 async fn permission_check(
     State(st): State<Arc<AppState>>,
     Path(repo): Path<String>,
@@ -358,12 +468,11 @@ async fn permission_check(
         Some("download") | Some("upload") => {}
         _ => return Err(ApiError::bad_request("op must be download or upload")),
     }
-    let lib = st.existing_repo(&id)?;
-    let head = st.head(&id)?.expect("existing repos have a head");
+    let (lib, head) = st.existing_repo(&id).await?;
     if st.store.read_commit(&lib.repo_id, &head).is_err() {
         return Err(ApiError::new(REPO_CORRUPTED, "Repo is corrupted"));
     }
-    st.check_token(&headers)?;
+    st.authorize(&headers, &id, true).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -373,11 +482,10 @@ async fn get_commit(
     Path((repo, commit)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let lib = st.authorized_repo(&headers, &repo)?;
     if commit == "HEAD" {
-        let head = st.head(&lib.repo_id)?.ok_or_else(|| ApiError::new(REPO_DELETED, "Repo not found"))?;
-        return Ok(json(format!("{{\"is_corrupted\": 0, \"head_commit_id\": \"{head}\"}}")));
+        return head_commit(&st, &repo, &headers).await;
     }
+    let lib = st.authorized_repo(&headers, &repo).await?;
     let id = parse_id(&commit)?;
     match st.store.read(ObjectKind::Commit, &lib.repo_id, &id) {
         Ok(bytes) => Ok(json_bytes(bytes)),
@@ -386,11 +494,35 @@ async fn get_commit(
     }
 }
 
+/// `GET commit/HEAD`: a valid token is enough, seaf-server does not check permission here.
+///
+/// Shared-token mode checks the token, then the library (444). Stock mode checks that a token is
+/// present (400), then the library (444), then the token (403): seaf-server validates the token
+/// first, but from its 2 h cache, so a client that was syncing a library it just deleted gets 444
+/// from it, not 403; without a cache (and with the deleted library's tokens gone with its rows)
+/// the simulator gives the same answer by looking at the library first.
+async fn head_commit(st: &AppState, repo: &str, headers: &HeaderMap) -> ApiResult {
+    let id = parse_repo(repo)?;
+    let head = if st.is_stock() {
+        if token_of(headers).is_none() {
+            return Err(ApiError::bad_request("Missing token"));
+        }
+        let (_, head) = st.existing_repo(&id).await?;
+        st.authorize(headers, &id, false).await?;
+        head
+    } else {
+        st.authorize(headers, &id, false).await?;
+        st.existing_repo(&id).await?.1
+    };
+    Ok(json(format!("{{\"is_corrupted\": 0, \"head_commit_id\": \"{head}\"}}")))
+}
+
 fn json_bytes(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-/// `POST repo/head-commits-multi`: no token; heads of the known libraries among the ids sent.
+/// `POST repo/head-commits-multi`: no token; heads of the known libraries among the ids sent
+/// (from `Branch` in stock mode).
 async fn head_commits_multi(State(st): State<Arc<AppState>>, body: Bytes) -> ApiResult {
     let ids = id_strings(&body)?;
     if ids.is_empty() {
@@ -398,12 +530,8 @@ async fn head_commits_multi(State(st): State<Arc<AppState>>, body: Bytes) -> Api
     }
     let ids: Vec<RepoId> = ids.iter().map(|s| parse_repo(s)).collect::<Result<_, _>>()?;
     let mut out = serde_json::Map::new();
-    for id in ids {
-        if st.library(&id)?.is_some()
-            && let Some(head) = st.head(&id)?
-        {
-            out.insert(id.to_string(), head.to_string().into());
-        }
+    for (id, head) in st.heads(&ids).await? {
+        out.insert(id.to_string(), head.to_string().into());
     }
     Ok(json(serde_json::Value::Object(out).to_string()))
 }
@@ -425,7 +553,7 @@ async fn get_fs_id_list(
     Query(q): Query<FsIdListQuery>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let lib = st.authorized_repo(&headers, &repo)?;
+    let lib = st.authorized_repo(&headers, &repo).await?;
     let server = parse_id(q.server_head.as_deref().ok_or_else(|| ApiError::bad_request("Invalid server-head"))?)?;
     let client = q.client_head.as_deref().map(parse_id).transpose()?;
     let dir_only = q.dir_only.is_some();
@@ -453,7 +581,7 @@ async fn post_pack_fs(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let lib = st.authorized_repo(&headers, &repo)?;
+    let lib = st.authorized_repo(&headers, &repo).await?;
     let mut ids = Vec::new();
     for s in id_strings(&body)? {
         let id = parse_id(&s)?;
@@ -520,7 +648,7 @@ async fn check_present(
     body: Bytes,
     kind: ObjectKind,
 ) -> ApiResult {
-    let lib = st.authorized_repo(&headers, &repo)?;
+    let lib = st.authorized_repo(&headers, &repo).await?;
     // Invalid ids are skipped, as seaf-server does.
     let ids: Vec<ObjectId> = id_strings(&body)?.iter().filter_map(|s| ObjectId::parse(s).ok()).collect();
     let missing = blocking(move || {
@@ -546,7 +674,7 @@ async fn get_block(
     Path((repo, block)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let lib = st.authorized_repo(&headers, &repo)?;
+    let lib = st.authorized_repo(&headers, &repo).await?;
     let id = parse_id(&block)?;
     let path = st.store.path(ObjectKind::Block, &lib.store_id, &id);
     // Small blocks (most of them) are read in one go; large ones are streamed.
@@ -588,7 +716,7 @@ async fn get_block_map(
     Path((repo, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let lib = st.authorized_repo(&headers, &repo)?;
+    let lib = st.authorized_repo(&headers, &repo).await?;
     let id = parse_id(&file)?;
     if id.is_empty() {
         return Ok(json("[]".to_owned()));
@@ -613,10 +741,17 @@ async fn get_block_map(
 
 /// `GET server-sync/repo-list`: every library with its head and store (sync token required).
 async fn repo_list(State(st): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
-    st.check_token(&headers)?;
+    let Backend::Files { libs, sync_token } = &st.backend else {
+        return Err(ApiError::new(404, "Not Found"));
+    };
+    let Some(token) = token_of(&headers) else { return Err(ApiError::bad_request("Missing token")) };
+    if !bool::from(token.as_bytes().ct_eq(sync_token.as_bytes())) {
+        return Err(ApiError::forbidden());
+    }
     let mut out = Vec::new();
-    for l in st.libraries()? {
-        if let Some(head) = st.head(&l.repo_id)? {
+    for l in st.file_libraries(libs)? {
+        let head = db::read_head(&st.layout, &l.repo_id).map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        if let Some(head) = head {
             out.push(serde_json::json!({
                 "repo_id": l.repo_id,
                 "head_commit_id": head,

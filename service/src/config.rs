@@ -135,6 +135,8 @@ pub struct CoordinatorConfig {
     /// How often expired leases are reaped and the queue is checked against MySQL.
     #[serde(with = "humantime_str")]
     pub reap_interval: Duration,
+    /// Where to serve Prometheus metrics (`GET /metrics`); off when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for CoordinatorConfig {
@@ -146,6 +148,7 @@ impl Default for CoordinatorConfig {
             retry_delay: Duration::from_secs(5),
             retry_max_delay: Duration::from_secs(600),
             reap_interval: Duration::from_secs(2),
+            metrics_listen: None,
         }
     }
 }
@@ -392,6 +395,7 @@ mod example {
             "retry_delay",
             "retry_max_delay",
             "reap_interval",
+            "metrics_listen",
             "coordinator_url",
             "jwt_private_key",
             "forward_url",

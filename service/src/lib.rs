@@ -3,11 +3,13 @@
 //! * [`config`]: one configuration file for the whole cluster, with environment overrides;
 //! * [`Secret`]: a string that never shows in logs or `Debug` output, compared in constant time;
 //! * [`logging`]: the services' log setup;
+//! * [`metrics`]: Prometheus metrics at `GET /metrics`;
 //! * [`shutdown`]: the signal (SIGTERM or Ctrl-C) that starts a graceful shutdown;
 //! * [`units`]: human-readable sizes.
 
 pub mod config;
 pub mod logging;
+pub mod metrics;
 mod secret;
 pub mod shutdown;
 pub mod units;

@@ -25,6 +25,8 @@ pub struct ClusterOptions {
     pub retry_delay: String,
     /// The fetchers' `shutdown_grace`.
     pub shutdown_grace: String,
+    /// Serve the coordinator's Prometheus metrics (see [`Cluster::metrics`]).
+    pub metrics: bool,
 }
 
 impl Default for ClusterOptions {
@@ -38,6 +40,7 @@ impl Default for ClusterOptions {
             max_attempts: 3,
             retry_delay: "200ms".into(),
             shutdown_grace: "5s".into(),
+            metrics: false,
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct Cluster {
     pub coordinator: Option<Proc>,
     /// `http://127.0.0.1:PORT`.
     pub coordinator_url: String,
+    /// `http://127.0.0.1:PORT/metrics` when [`ClusterOptions::metrics`] is on.
+    pub metrics_url: Option<String>,
     pub gateway: Option<Proc>,
     pub gateway_url: String,
     pub fetchers: Vec<Option<Proc>>,
@@ -122,6 +127,7 @@ shutdown_grace = "{grace}"
             config,
             coordinator: None,
             coordinator_url: String::new(),
+            metrics_url: opts.metrics.then(String::new),
             gateway: None,
             gateway_url: String::new(),
             fetchers: Vec::new(),
@@ -143,10 +149,17 @@ shutdown_grace = "{grace}"
             // A restart keeps the address the fetchers and the gateway know.
             cmd.args(["--listen", addr]);
         }
+        if self.metrics_url.is_some() {
+            cmd.args(["--metrics-listen", "127.0.0.1:0"]);
+        }
         let log = self.dir.join("coordinator.log");
         let _ = std::fs::rename(&log, self.dir.join("coordinator.previous.log"));
         let mut p = Proc::start("seaf-backup-coordinator", &mut cmd, &log).unwrap();
         self.coordinator_url = format!("http://{}", p.listen_addr(Duration::from_secs(60)).expect("coordinator start"));
+        if self.metrics_url.is_some() {
+            let addr = p.address_line("metrics listening on", Duration::from_secs(10)).expect("metrics listener");
+            self.metrics_url = Some(format!("http://{addr}/metrics"));
+        }
         self.coordinator = Some(p);
         // It binds first, then connects MySQL (creating the tables) and Redis before serving.
         self.wait_for("the coordinator to serve", Duration::from_secs(60), || {
@@ -240,6 +253,18 @@ shutdown_grace = "{grace}"
         });
     }
 
+    /// The coordinator's metrics: each sample line of `/metrics` as `name{labels}` → value.
+    /// Counters not yet incremented are absent (read them with `unwrap_or(0.0)`).
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let url = self.metrics_url.as_deref().expect("a cluster started with ClusterOptions::metrics");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let text = rt.block_on(async {
+            let r = reqwest::Client::new().get(url).timeout(Duration::from_secs(10)).send().await;
+            r.and_then(|r| r.error_for_status()).unwrap_or_else(|e| panic!("GET {url}: {e}")).text().await.unwrap()
+        });
+        parse_metrics(&text)
+    }
+
     /// `seaf-backup --coordinator URL <args>`.
     pub fn cli(&self, args: &[&str]) -> Ran {
         Cmd::new(bin("seaf-backup"))
@@ -256,6 +281,17 @@ shutdown_grace = "{grace}"
         all.extend_from_slice(args);
         self.primary.sim(&all)
     }
+}
+
+/// Prometheus text format → `name{labels}` → value (comments skipped).
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 pub fn tail(text: &str, lines: usize) -> String {

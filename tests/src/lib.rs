@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use seaf_objects::ObjectId;
 
 pub mod cluster;
+pub mod scale_out;
 pub mod services;
 pub use services::{MariaDb, Redis, execute, fresh_database, query, try_query};
 
@@ -83,21 +84,30 @@ impl Proc {
 
     /// Waits for a stdout line containing `needle` and returns it.
     pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Ok(line),
-                Ok(_) => continue,
-                Err(_) => bail!("{} did not print {needle:?} within {timeout:?}", self.name),
-            }
-        }
+        self.wait_for_match(|l| l.contains(needle), &format!("{needle:?}"), timeout)
     }
 
     /// Waits for the `listening on ADDR` line every service prints once bound, and returns ADDR.
     pub fn listen_addr(&mut self, timeout: Duration) -> anyhow::Result<String> {
-        let line = self.wait_for_line("listening on", timeout)?;
+        self.address_line("listening on", timeout)
+    }
+
+    /// Waits for a line `<prefix> ADDR` (e.g. "metrics listening on") and returns ADDR.
+    pub fn address_line(&mut self, prefix: &str, timeout: Duration) -> anyhow::Result<String> {
+        let line = self.wait_for_match(|l| l.starts_with(prefix), &format!("{prefix:?}"), timeout)?;
         Ok(line.rsplit(' ').next().unwrap_or_default().trim().to_owned())
+    }
+
+    fn wait_for_match(&mut self, f: impl Fn(&str) -> bool, what: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if f(&line) => return Ok(line),
+                Ok(_) => continue,
+                Err(_) => bail!("{} did not print {what} within {timeout:?}", self.name),
+            }
+        }
     }
 
     /// SIGTERM, as Kubernetes stops a pod.

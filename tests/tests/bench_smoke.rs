@@ -79,3 +79,24 @@ fn latency_bench_runs_on_a_small_cluster() {
     let (p50, p99, max) = (l["p50"].as_u64().unwrap(), l["p99"].as_u64().unwrap(), l["max"].as_u64().unwrap());
     assert!(p50 <= p99 && p99 <= max, "{j}");
 }
+
+/// The scale-out benchmark with 3 libraries, 1 and 2 fetchers: it runs to the end and reports both
+/// runs with the coordinator's job counters. Timings are not checked.
+#[test]
+fn scaleout_bench_runs_with_one_and_two_fetchers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = Cmd::new(bin("seaf-backup-scaleout"))
+        .args(["--libraries", "3", "--latency-ms", "5", "--fetchers", "1,2", "--json", "--dir"])
+        .args([dir.path().join("scaleout")])
+        .timeout(Duration::from_secs(300))
+        .run();
+    ran.assert_ok();
+    let j: Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    let runs = j["runs"].as_array().unwrap_or_else(|| panic!("no runs in {j}"));
+    assert_eq!(runs.iter().map(|r| r["run"]["fetchers"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2], "{j}");
+    for r in runs {
+        assert_eq!((r["run"]["leased"].as_u64(), r["run"]["published"].as_u64()), (Some(3), Some(3)), "{j}");
+        assert!(r["run"]["seconds"].as_f64().unwrap() > 0.0 && r["speedup"].as_f64().unwrap() > 0.0, "{j}");
+    }
+    assert_eq!(runs[0]["speedup"].as_f64(), Some(1.0), "{j}");
+}

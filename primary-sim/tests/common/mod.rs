@@ -366,13 +366,27 @@ pub struct Server {
 }
 
 impl Server {
+    /// Shared-token mode, with [`TOKEN`].
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::spawn(data, &["--sync-token", TOKEN], extra)
+    }
+
+    /// Stock seaf-server mode over the database at `url`.
+    pub fn start_stock(data: &Path, url: &str, extra: &[&str]) -> Server {
+        Server::spawn(data, &["--database-url", url], extra)
+    }
+
+    fn spawn(data: &Path, auth: &[&str], extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--data")
             .arg(data)
-            .args(["--listen", "127.0.0.1:0", "--sync-token", TOKEN])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(auth)
             .args(extra)
+            // The stock-mode URL is passed explicitly; an inherited one must not interfere.
+            .env_remove("SEAF_SYNC_TOKEN")
+            .env_remove("SEAF_PRIMARY_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

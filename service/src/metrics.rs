@@ -1,0 +1,49 @@
+//! Prometheus metrics: every service records through the `metrics` facade (`metrics::counter!` …)
+//! and, when `metrics_listen` is set, serves them as Prometheus text at `GET /metrics`.
+//!
+//! Unset, no recorder is installed and recording costs next to nothing.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Installs the process-wide Prometheus recorder and serves `/metrics` on `addr` until `shutdown`.
+/// Returns the bound address (port 0 picks a free one). Call once per process.
+pub async fn serve(addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+    let handle = install()?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route("/metrics", get(move || render(handle.clone())));
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::error!("metrics listener: {e}");
+        }
+    });
+    Ok(bound)
+}
+
+fn install() -> anyhow::Result<PrometheusHandle> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
+    // The exporter keeps histograms' raw samples until rendered; rendering on each scrape drains
+    // them, and this upkeep bounds them between scrapes.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+async fn render(handle: PrometheusHandle) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+}
