@@ -161,13 +161,7 @@ impl Coordinator {
                         // MySQL could not say what the job is: give the library back rather than
                         // leave it leased to nobody until the lease runs out.
                         if let Ok(repo) = RepoId::parse(&id) {
-                            let back = async {
-                                self.queue.finish(&repo, &job_id).await?;
-                                self.queue.enqueue(&repo, now_ms() + 1000).await
-                            };
-                            if let Err(re) = back.await {
-                                tracing::warn!(%repo, "giving the library back to the queue: {re}");
-                            }
+                            self.give_back(&repo, &job_id, now_ms() + 1000).await;
                         }
                         return Err(e);
                     }
@@ -357,16 +351,21 @@ impl Coordinator {
         metrics::counter!(REPORTS, "outcome" => "unapplied").increment(1);
         let error = format!("publishing {head} for library {repo}: {e}");
         tracing::warn!(%repo, %head, "{error}; queued again, and the fetcher retries its report");
-        let requeued = async {
-            self.queue.finish(repo, job_id).await?;
-            self.queue.enqueue(repo, now_ms()).await
-        };
-        match requeued.await {
-            Ok(_) => self.wake.notify_waiters(),
-            // Then the lease's expiry is the fallback, and the fetcher's retry may still publish.
-            Err(e) => tracing::warn!(%repo, "queueing the library again: {e}"),
-        }
+        self.give_back(repo, job_id, now_ms()).await;
         ApiError::Unavailable(error)
+    }
+
+    /// Ends `job_id`'s lease and queues the library again, due at `due_ms`, when a job cannot go
+    /// on. Should Redis fail too, the lease's expiry is the fallback.
+    async fn give_back(&self, repo: &RepoId, job_id: &str, due_ms: i64) {
+        let back = async {
+            self.queue.finish(repo, job_id).await?;
+            self.queue.enqueue(repo, due_ms).await
+        };
+        match back.await {
+            Ok(_) => self.wake.notify_waiters(),
+            Err(e) => tracing::warn!(%repo, "giving the library back to the queue: {e}"),
+        }
     }
 }
 

@@ -172,9 +172,8 @@ async fn concurrent_publishes_neither_deadlock_nor_lose_a_report() {
             assert_eq!(got, Ok(Publish::Published { seq: round as u64 }), "round {round}, library {i}");
         }
         let rows = query(&url, "SELECT repo_id, commit_id FROM Branch WHERE name = 'master' ORDER BY repo_id");
-        let want: Vec<Vec<String>> =
+        let mut want: Vec<Vec<String>> =
             repos.iter().enumerate().map(|(i, r)| vec![r.to_string(), head(round, i).to_string()]).collect();
-        let mut want = want;
         want.sort();
         assert_eq!(rows, want, "round {round}");
     }

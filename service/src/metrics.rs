@@ -31,8 +31,8 @@ fn install() -> anyhow::Result<PrometheusHandle> {
     let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
-    // The exporter keeps histograms' raw samples until rendered; rendering on each scrape drains
-    // them, and this upkeep bounds them between scrapes.
+    // The exporter buffers histogram samples until its upkeep folds them in; run it periodically,
+    // as the crate asks, so the buffers stay bounded between scrapes.
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
