@@ -13,4 +13,4 @@ DIR=${1:-demo-data}
 bash tests/deps.sh
 cargo build --locked --release --bins -q
 rm -rf "$DIR"
-exec target/release/seaf-backup-cluster demo --dir "$DIR"
+exec "${CARGO_TARGET_DIR:-target}/release/seaf-backup-cluster" demo --dir "$DIR"
