@@ -15,6 +15,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use crate::db::{Db, DbError, Notified, Publish, Skipped, now_ms};
 use crate::queue::{Enqueued, Holder, Queue, Renewal};
+use crate::tokens::{TokenError, Tokens};
 
 /// Something that happened to a library's job, for `Sync` streams.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct Coordinator {
     pub db: Db,
     pub queue: Queue,
     pub cfg: CoordinatorConfig,
+    /// Per-library sync tokens, when the primary is a stock seaf-server (`[primary] database_url`).
+    pub tokens: Option<Tokens>,
     /// Wakes fetchers waiting in `Lease` when a job is queued.
     wake: Notify,
     /// Asks the poller for an early poll (a notification named an unknown library).
@@ -89,6 +92,7 @@ impl Coordinator {
             db,
             queue,
             cfg,
+            tokens: None,
             wake: Notify::new(),
             poll_now: Notify::new(),
             polls_started: Default::default(),
@@ -96,6 +100,12 @@ impl Coordinator {
             events: broadcast::channel(4096).0,
             progress: Mutex::default(),
         }
+    }
+
+    /// A coordinator for a stock primary: each job carries the library's own sync token.
+    pub fn with_tokens(mut self, tokens: Tokens) -> Coordinator {
+        self.tokens = Some(tokens);
+        self
     }
 
     fn emit(&self, repo: &RepoId, leased_at: i64, kind: EventKind) {
@@ -212,6 +222,23 @@ impl Coordinator {
             }
             Err(e) => return Err(e.into()),
         };
+        let sync_token = match &self.tokens {
+            None => String::new(),
+            Some(tokens) => match tokens.for_job(&self.db, &repo).await {
+                Ok(t) => t.expose().to_owned(),
+                Err(e @ TokenError::NoOwner) => {
+                    let error = e.to_string();
+                    tracing::warn!(%repo, "{error}");
+                    self.db
+                        .record_failure(&repo, &error, lib.primary_head.as_ref(), true, self.cfg.max_attempts)
+                        .await?;
+                    self.queue.finish(&repo, job_id).await.map_err(redis_err)?;
+                    self.emit(&repo, now_ms(), EventKind::Failed(error));
+                    return Ok(None);
+                }
+                Err(e) => return Err(ApiError::Unavailable(format!("a sync token for library {repo}: {e}"))),
+            },
+        };
         Ok(Some(Job {
             job_id: job_id.to_owned(),
             repo_id: repo.to_string(),
@@ -221,6 +248,7 @@ impl Coordinator {
             attempt: lib.attempts + 1,
             lease_ms: lease_ms as u64,
             base_head: base.map(|h| h.to_string()).unwrap_or_default(),
+            sync_token,
         }))
     }
 
@@ -324,6 +352,12 @@ impl Coordinator {
                     self.emit(&repo, leased_at, EventKind::Retrying(f.error));
                     return Ok(internal::ReportResponse::default());
                 }
+                if f.token_refused && self.token_replaced(&repo, leased_at).await? {
+                    metrics::counter!(REPORTS, "outcome" => "token_replaced").increment(1);
+                    self.schedule(&repo, now).await?;
+                    self.emit(&repo, leased_at, EventKind::Retrying(f.error));
+                    return Ok(internal::ReportResponse::default());
+                }
                 let (failed, attempts) =
                     self.db.record_failure(&repo, &f.error, head.as_ref(), !f.transient, self.cfg.max_attempts).await?;
                 if failed {
@@ -339,6 +373,23 @@ impl Coordinator {
                 }
                 Ok(internal::ReportResponse::default())
             }
+        }
+    }
+
+    /// The primary refused the job's token. A token older than the job (revoked since, or its
+    /// user no longer owns the library) is replaced and the library queued again at once, without
+    /// counting an attempt: true. A token minted for this very job and refused already is a real
+    /// failure (the primary does not accept what the backup writes in its database): false, and
+    /// it counts as a transient failed attempt; the next attempt gets a fresh token too.
+    async fn token_replaced(&self, repo: &RepoId, leased_at: i64) -> Result<bool, ApiError> {
+        let Some(tokens) = &self.tokens else { return Ok(false) };
+        match tokens.refused(&self.db, repo).await {
+            Ok(Some(minted_at)) if minted_at < leased_at => {
+                tracing::info!(%repo, "the primary refused the library's sync token; minting a new one");
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(ApiError::Unavailable(format!("replacing the sync token of library {repo}: {e}"))),
         }
     }
 
@@ -369,7 +420,8 @@ impl Coordinator {
     }
 }
 
-/// Reports by outcome: published, stale, unapplied, retrying, failed, handed_back, ignored.
+/// Reports by outcome: published, stale, unapplied, retrying, failed, handed_back, ignored,
+/// token_replaced.
 pub const REPORTS: &str = "seaf_backup_reports_total";
 /// Jobs handed to fetchers.
 pub const LEASES: &str = "seaf_backup_leases_total";

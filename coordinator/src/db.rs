@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use seaf_backup_service::Secret;
 use seaf_objects::{ObjectId, RepoId};
-use seaf_sync_client::RepoListEntry;
+use seaf_primary_db::{MintedToken, PrimaryLibrary};
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
 use sqlx::{MySql, QueryBuilder, Row};
 
@@ -30,6 +31,17 @@ pub struct Library {
     pub failed_head: Option<ObjectId>,
     pub force_next: bool,
     pub deleted: bool,
+    /// The library's owner on a stock primary (who its sync token is minted for).
+    pub owner: Option<String>,
+}
+
+/// The sync token the coordinator minted for a library on a stock primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub email: String,
+    pub token: Secret,
+    /// Unix ms.
+    pub minted_at: i64,
 }
 
 /// An object a forced sync skipped.
@@ -82,7 +94,7 @@ pub fn now_ms() -> i64 {
 }
 
 const LIBRARY_COLUMNS: &str = "repo_id, store_id, name, is_virtual, primary_head, backup_head, publish_seq, \
-     behind_since, last_success, attempts, last_error, failed, failed_head, force_next, deleted";
+     behind_since, last_success, attempts, last_error, failed, failed_head, force_next, deleted, owner";
 
 /// The rows whose library needs a job: what the queue is rebuilt from after Redis lost it.
 const NEEDS_WORK: &str = "deleted = 0 AND failed = 0 AND (backup_head IS NULL OR force_next = 1 \
@@ -150,27 +162,33 @@ impl Db {
     }
 
     /// Records what a poll of the primary listed. New libraries are added; known ones get their
-    /// name, store and primary head refreshed, and are no longer deleted if they were.
-    pub async fn upsert_listed(&self, entries: &[RepoListEntry], seen_at: i64) -> Result<(), DbError> {
+    /// name, store, owner and primary head refreshed, and are no longer deleted if they were. A
+    /// new owner gives a failed library another chance (it may have failed for want of one).
+    pub async fn upsert_listed(&self, entries: &[PrimaryLibrary], seen_at: i64) -> Result<(), DbError> {
         for chunk in entries.chunks(500) {
             self.retrying("record the poll", || async move {
                 let mut q: QueryBuilder<MySql> = QueryBuilder::new(
-                    "INSERT INTO seaf_backup_library (repo_id, store_id, name, is_virtual, primary_head, seen_at, behind_since) ",
+                    "INSERT INTO seaf_backup_library \
+                     (repo_id, store_id, name, is_virtual, primary_head, owner, seen_at, behind_since) ",
                 );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(e.repo_id.to_string())
                         .push_bind(e.store_id.to_string())
                         .push_bind(truncate(&e.name, 255))
                         .push_bind(e.is_virtual as i8)
-                        .push_bind(e.head_commit_id.to_string())
+                        .push_bind(e.head.map(|h| h.to_string()))
+                        .push_bind(e.owner.as_deref().map(|o| truncate(o, 255)))
                         .push_bind(seen_at)
                         .push_bind(seen_at);
                 });
+                // Assignments apply left to right: `failed` and `attempts` compare the old owner.
                 q.push(
                     " ON DUPLICATE KEY UPDATE store_id = VALUES(store_id), name = VALUES(name), \
                      is_virtual = VALUES(is_virtual), deleted = 0, seen_at = VALUES(seen_at), \
                      behind_since = IF(backup_head <=> VALUES(primary_head), NULL, IFNULL(behind_since, VALUES(seen_at))), \
-                     primary_head = VALUES(primary_head)",
+                     primary_head = VALUES(primary_head), \
+                     failed = IF(owner <=> VALUES(owner), failed, 0), \
+                     attempts = IF(owner <=> VALUES(owner), attempts, 0), owner = VALUES(owner)",
                 );
                 q.build().execute(&self.pool).await?;
                 Ok(())
@@ -490,6 +508,52 @@ impl Db {
         .await
     }
 
+    /// The token minted for `repo`, if any.
+    pub async fn token(&self, repo: &RepoId) -> Result<Option<StoredToken>, DbError> {
+        let row = sqlx::query("SELECT email, token, minted_at FROM seaf_backup_token WHERE repo_id = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| StoredToken { email: r.get(0), token: Secret::new(r.get::<String, _>(1)), minted_at: r.get(2) }))
+    }
+
+    /// Records the token minted for `repo` (replacing the previous one), before it is placed on
+    /// the primary: whatever the backup writes there is known here first.
+    pub async fn save_token(&self, repo: &RepoId, t: &MintedToken, now: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO seaf_backup_token (repo_id, email, token, minted_at) VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE email = VALUES(email), token = VALUES(token), minted_at = VALUES(minted_at)",
+        )
+        .bind(repo.as_str())
+        .bind(&t.email)
+        .bind(t.token.expose())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets `repo`'s token if it is still `token` (after it was removed from the primary).
+    pub async fn drop_token(&self, repo: &RepoId, token: &Secret) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM seaf_backup_token WHERE repo_id = ? AND token = ?")
+            .bind(repo.as_str())
+            .bind(token.expose())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Libraries marked deleted that still have a token (the poll removes them from the primary).
+    pub async fn deleted_with_tokens(&self) -> Result<Vec<RepoId>, DbError> {
+        let rows = sqlx::query(
+            "SELECT t.repo_id FROM seaf_backup_token t JOIN seaf_backup_library l ON l.repo_id = t.repo_id \
+             WHERE l.deleted = 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| parse_repo(r.get::<String, _>(0).as_str(), "seaf_backup_token.repo_id")).collect()
+    }
+
     pub async fn skipped(&self, repo: &RepoId) -> Result<Vec<Skipped>, DbError> {
         let rows = sqlx::query(
             "SELECT kind, object_id, reason FROM seaf_backup_skipped WHERE repo_id = ? ORDER BY kind, object_id",
@@ -529,6 +593,7 @@ fn library_from_row(r: &sqlx::mysql::MySqlRow) -> Result<Library, DbError> {
         failed_head: opt_obj("failed_head")?,
         force_next: r.get::<i8, _>("force_next") != 0,
         deleted: r.get::<i8, _>("deleted") != 0,
+        owner: r.get("owner"),
         repo_id,
     })
 }

@@ -20,4 +20,5 @@ pub mod internal;
 pub mod poller;
 pub mod queue;
 pub mod server;
+pub mod tokens;
 pub mod upkeep;

@@ -16,9 +16,11 @@ use crate::admin::Admin;
 use crate::coordinator::Coordinator;
 use crate::db::Db;
 use crate::internal::Internal;
-use crate::poller::Poller;
+use crate::poller::{Poller, Source};
 use crate::queue::Queue;
+use crate::tokens::Tokens;
 use crate::upkeep;
+use seaf_primary_db::PrimaryDb;
 
 /// Retries `connect` for up to a minute (in a cluster the database may start after us), or until
 /// shutdown.
@@ -64,8 +66,22 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         ..ClientConfig::new(primary)
     })
     .context("setting up the client of the primary")?;
+    tokio::spawn(client.clone().log_protocol_check());
 
-    let c = Arc::new(Coordinator::new(db, queue, config.coordinator.clone()));
+    // A stock primary is listed from its database, and each library gets its own sync token.
+    let mut c = Coordinator::new(db, queue, config.coordinator.clone());
+    let source = match config.primary.database_url() {
+        Some(url) => {
+            let primary = with_retries("connecting to the primary's database", &shutdown, || async {
+                PrimaryDb::connect(url).await.map_err(anyhow::Error::from)
+            })
+            .await?;
+            c = c.with_tokens(Tokens { primary: primary.clone() });
+            Source::Database(primary)
+        }
+        None => Source::RepoList { client, sync_token: token },
+    };
+    let c = Arc::new(c);
     upkeep::rebuild(&c).await.context("filling the job queue from MySQL")?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -78,7 +94,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let poller = Poller { c: c.clone(), client, sync_token: token, interval: config.backup.sync_poll_interval };
+    let poller = Poller { c: c.clone(), source, interval: config.backup.sync_poll_interval };
     let tasks =
         [tokio::spawn(poller.run(shutdown.clone())), tokio::spawn(upkeep::run(c.clone(), health, shutdown.clone()))];
 

@@ -4,19 +4,20 @@
 use seaf_backup_coordinator::db::{Db, Publish, Skipped};
 use seaf_backup_tests::{execute, fresh_database, query};
 use seaf_objects::{ObjectId, RepoId};
-use seaf_sync_client::RepoListEntry;
+use seaf_primary_db::PrimaryLibrary;
 
 fn id(c: char) -> ObjectId {
     ObjectId::parse(&c.to_string().repeat(40)).unwrap()
 }
 
-fn listed(repo: &RepoId, head: ObjectId) -> RepoListEntry {
-    RepoListEntry {
+fn listed(repo: &RepoId, head: ObjectId) -> PrimaryLibrary {
+    PrimaryLibrary {
         repo_id: repo.clone(),
-        head_commit_id: head,
+        head: Some(head),
         store_id: repo.clone(),
         is_virtual: false,
         name: "docs".into(),
+        owner: None,
     }
 }
 
@@ -145,7 +146,7 @@ async fn concurrent_publishes_neither_deadlock_nor_lose_a_report() {
         .map(|i| RepoId::parse(&format!("{:08x}-0000-4000-8000-{:012x}", i * 7919, i)).unwrap())
         .collect();
     let head = |round: usize, i: usize| ObjectId::parse(&format!("{:02x}{:038x}", round, i)).unwrap();
-    let entries: Vec<RepoListEntry> = repos.iter().enumerate().map(|(i, r)| listed(r, head(2, i))).collect();
+    let entries: Vec<PrimaryLibrary> = repos.iter().enumerate().map(|(i, r)| listed(r, head(2, i))).collect();
     db.upsert_listed(&entries, 1).await.unwrap();
 
     for round in 1..=2 {

@@ -12,7 +12,7 @@ use seaf_backup_proto::internal::{ReportRequest, Success, report_request::Outcom
 use seaf_backup_service::config::CoordinatorConfig;
 use seaf_backup_tests::{Redis, execute, fresh_database, query};
 use seaf_objects::{ObjectId, RepoId};
-use seaf_sync_client::RepoListEntry;
+use seaf_primary_db::PrimaryLibrary;
 
 fn success(job_id: &str, head: &ObjectId, base: &str) -> ReportRequest {
     ReportRequest {
@@ -37,12 +37,13 @@ async fn an_unpublishable_report_is_retried_and_its_library_queued_at_once() {
 
     let repo = RepoId::parse("6d1f2e3a-0000-4000-8000-00000000abcd").unwrap();
     let head = ObjectId::parse(&"c".repeat(40)).unwrap();
-    let entry = RepoListEntry {
+    let entry = PrimaryLibrary {
         repo_id: repo.clone(),
-        head_commit_id: head,
+        head: Some(head),
         store_id: repo.clone(),
         is_virtual: false,
         name: "docs".into(),
+        owner: None,
     };
     db.upsert_listed(&[entry], 1).await.unwrap();
     c.schedule(&repo, 0).await.unwrap();

@@ -46,6 +46,12 @@ impl FetchError {
         move |source| FetchError::Store { context, source }
     }
 
+    /// Whether the primary refused the token (401/403): it may be revoked, or its user no longer
+    /// allowed on the library.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, FetchError::Sync { source: SyncError::Auth { .. }, .. })
+    }
+
     /// Whether running the same fetch again later may succeed without anyone acting.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use seaf_backup_fetcher::{FetchOptions, check, once, worker};
 use seaf_objects::RepoId;
 use seaf_store::{Durability, FsStore};
-use seaf_sync_client::{ClientConfig, RetryPolicy, SyncClient};
+use seaf_sync_client::{ClientConfig, RetryPolicy, SyncClient, SyncError};
 
 #[derive(Parser)]
 #[command(
@@ -63,16 +63,27 @@ struct OnceArgs {
     #[arg(long, env = "SEAF_BACKUP_PRIMARY_URL")]
     primary: url::Url,
     /// Token sent as Seafile-Repo-Token: the shared sync_token, or a library token with --library.
-    #[arg(long, env = "SEAF_BACKUP_SYNC_TOKEN", hide_env_values = true)]
-    sync_token: String,
+    #[arg(
+        long,
+        env = "SEAF_BACKUP_SYNC_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "primary_database_url"
+    )]
+    sync_token: Option<String>,
+    /// A stock Seafile primary's database (mysql://USER:PASSWORD@HOST:PORT/seafile_db): list the
+    /// libraries there and mint one sync token per library in RepoUserToken (removed when the
+    /// library is done). Excludes --sync-token.
+    #[arg(long, env = "SEAF_BACKUP_PRIMARY_DATABASE_URL", hide_env_values = true, conflicts_with = "sync_token")]
+    primary_database_url: Option<String>,
     /// The seafile-data directory to back up into (created if absent).
     #[arg(long)]
     store: PathBuf,
-    /// Back up only this library (repeatable); uses only sync-protocol endpoints, no repo list.
+    /// Back up only this library (repeatable). With --sync-token only sync-protocol endpoints are
+    /// used (no repo list), so the token may be one library's own.
     #[arg(long = "library")]
     libraries: Vec<RepoId>,
-    /// With --library: the store id (origin library) of a virtual library.
-    #[arg(long, requires = "libraries")]
+    /// With --library and --sync-token: the store id (origin library) of a virtual library.
+    #[arg(long, requires = "libraries", conflicts_with = "primary_database_url")]
     store_id: Option<RepoId>,
     /// Skip objects the primary lacks or serves corrupt, and list them, instead of failing.
     #[arg(long)]
@@ -185,6 +196,7 @@ async fn run_worker(a: RunArgs) -> anyhow::Result<()> {
         ..ClientConfig::new(config.require_primary()?.clone())
     })
     .context("setting up the HTTP client")?;
+    tokio::spawn(client.clone().log_protocol_check());
     let durability: Durability = config.store.durability.parse().map_err(anyhow::Error::msg)?;
     let store = FsStore::open(&config.store.path, durability)
         .with_context(|| format!("opening the store {}", config.store.path.display()))?;
@@ -245,10 +257,28 @@ async fn run_once(a: OnceArgs) -> anyhow::Result<bool> {
         ..ClientConfig::new(a.primary.clone())
     })
     .context("setting up the HTTP client")?;
+    // A base URL without a sync API (or too old a protocol) is a setup error, whatever the
+    // libraries; anything else (the primary busy or down) shows in each library's outcome.
+    match client.protocol_version().await {
+        Err(e @ (SyncError::WrongBaseUrl { .. } | SyncError::Protocol(_))) => {
+            return Err(anyhow::Error::new(e).context("checking the primary"));
+        }
+        Err(e) => tracing::warn!("checking the primary: {e}"),
+        Ok(_) => {}
+    }
     let store =
         FsStore::open(&a.store, t.durability).with_context(|| format!("opening the store {}", a.store.display()))?;
+    let access = match (a.primary_database_url, a.sync_token) {
+        (Some(url), _) => once::Access::Database(
+            seaf_primary_db::PrimaryDb::connect(&seaf_backup_service::Secret::new(url))
+                .await
+                .context("connecting to the primary's database")?,
+        ),
+        (None, Some(token)) => once::Access::Token(seaf_backup_service::Secret::new(token)),
+        (None, None) => anyhow::bail!("give --sync-token or --primary-database-url"),
+    };
     let opts = once::OnceOptions {
-        sync_token: a.sync_token,
+        access,
         libraries: a.libraries,
         store_id: a.store_id,
         concurrency: a.concurrency,

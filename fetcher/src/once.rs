@@ -1,17 +1,22 @@
 //! `seaf-backup-fetcher once`: back up libraries of a primary in one pass, without the cluster.
 //!
-//! Libraries come from the primary's `server-sync/repo-list` or, with `--library`, from the ids
-//! given (then only sync-protocol endpoints are used, so it also works against a stock seaf-server
-//! with a token valid for that library). Each library is fetched with full history; on success its
-//! record in the store (`seaf-backup/libraries/<id>.json`) is moved to the new head.
+//! Libraries come from the primary's `server-sync/repo-list` (shared token), from a stock
+//! primary's own database (`--primary-database-url`: each library gets a sync token minted for its
+//! owner, removed again when its backup ends), or, with `--library` and a token, from the ids given
+//! (then only sync-protocol endpoints are used). Each library is fetched with full history; on
+//! success its record in the store (`seaf-backup/libraries/<id>.json`) is moved to the new head.
+//! A library that fails — its token refused, no owner to mint one for, an object missing — is
+//! reported with its reason and the others go on.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use seaf_backup_service::Secret;
 use seaf_backup_service::units::human_bytes;
 use seaf_objects::{ObjectId, RepoId};
+use seaf_primary_db::PrimaryDb;
 use seaf_store::state::{SkippedObject, StateDir};
 use seaf_store::{FsStore, ObjectStore};
 use seaf_sync_client::SyncClient;
@@ -24,8 +29,11 @@ use crate::fetch::{FetchOptions, FetchStats, LibraryFetch, Progress};
 pub struct Target {
     pub repo_id: RepoId,
     pub store_id: RepoId,
-    pub head: ObjectId,
+    /// The head to back up; read from the primary (`commit/HEAD`) when not known in advance.
+    pub head: Option<ObjectId>,
     pub name: String,
+    /// Who a token is minted for (stock primary only; `None` there: the library fails).
+    pub owner: Option<String>,
 }
 
 /// How one library went.
@@ -34,7 +42,8 @@ pub struct LibraryOutcome {
     pub repo_id: RepoId,
     pub name: String,
     pub store_id: RepoId,
-    pub head: ObjectId,
+    /// `None` when the library failed before its head was read.
+    pub head: Option<ObjectId>,
     pub ok: bool,
     /// Why the library failed (only when `ok` is false).
     pub error: Option<String>,
@@ -57,8 +66,17 @@ impl OnceReport {
     }
 }
 
+/// How the primary is listed and which token each library is fetched with.
+pub enum Access {
+    /// One token for everything: the shared `sync_token` (repo list), or a library token given
+    /// with `--library`.
+    Token(Secret),
+    /// A stock primary's database: listed there, one token minted per library.
+    Database(PrimaryDb),
+}
+
 pub struct OnceOptions {
-    pub sync_token: String,
+    pub access: Access,
     /// Only these libraries (sync-protocol endpoints only); all from the repo list when empty.
     pub libraries: Vec<RepoId>,
     /// Store id for `--library` (a virtual library's origin); default: the recorded one, or the id.
@@ -73,25 +91,70 @@ pub struct OnceOptions {
 /// Finds the libraries to back up.
 pub async fn discover(client: &SyncClient, opts: &OnceOptions, states: &StateDir) -> anyhow::Result<Vec<Target>> {
     use anyhow::Context;
-    if opts.libraries.is_empty() {
-        let list = client.repo_list(&opts.sync_token).await.context("listing the primary's libraries")?;
-        return Ok(list
-            .into_iter()
-            .map(|e| Target { repo_id: e.repo_id, store_id: e.store_id, head: e.head_commit_id, name: e.name })
-            .collect());
+    let wanted = |r: &RepoId| opts.libraries.is_empty() || opts.libraries.contains(r);
+    match &opts.access {
+        Access::Database(db) => {
+            let mut out = Vec::new();
+            let mut rows = db.libraries();
+            while let Some(row) = rows.try_next().await.context("listing the libraries in the primary's database")? {
+                match row {
+                    Ok(l) if wanted(&l.repo_id) => out.push(Target {
+                        repo_id: l.repo_id,
+                        store_id: l.store_id,
+                        head: l.head,
+                        name: l.name,
+                        owner: l.owner,
+                    }),
+                    Ok(_) => {}
+                    Err(bad) => tracing::warn!("{bad}"),
+                }
+            }
+            if let Some(missing) = opts.libraries.iter().find(|r| !out.iter().any(|t| &t.repo_id == *r)) {
+                anyhow::bail!("library {missing} is not in the primary's Repo table");
+            }
+            Ok(out)
+        }
+        Access::Token(token) if opts.libraries.is_empty() => {
+            let list = client.repo_list(token.expose()).await.context("listing the primary's libraries")?;
+            Ok(list
+                .into_iter()
+                .map(|e| Target {
+                    repo_id: e.repo_id,
+                    store_id: e.store_id,
+                    head: Some(e.head_commit_id),
+                    name: e.name,
+                    owner: None,
+                })
+                .collect())
+        }
+        Access::Token(_) => {
+            let mut out = Vec::new();
+            for repo in &opts.libraries {
+                let recorded = states.load(repo)?.map(|s| s.store_id);
+                let store_id = opts.store_id.clone().or(recorded).unwrap_or_else(|| repo.clone());
+                out.push(Target { repo_id: repo.clone(), store_id, head: None, name: String::new(), owner: None });
+            }
+            Ok(out)
+        }
     }
-    let mut out = Vec::new();
-    for repo in &opts.libraries {
-        let head = client
-            .repo(repo.clone(), opts.sync_token.clone())
-            .head()
-            .await
-            .with_context(|| format!("reading the head of library {repo}"))?;
-        let recorded = states.load(repo)?.map(|s| s.store_id);
-        let store_id = opts.store_id.clone().or(recorded).unwrap_or_else(|| repo.clone());
-        out.push(Target { repo_id: repo.clone(), store_id, head, name: String::new() });
+}
+
+/// The token a library is fetched with, and (stock primary) the one minted for it, to remove
+/// when the library is done.
+async fn token_for(access: &Access, t: &Target) -> Result<(Secret, Option<Secret>), String> {
+    match access {
+        Access::Token(token) => Ok((token.clone(), None)),
+        Access::Database(db) => {
+            let owner = t.owner.as_deref().ok_or_else(|| {
+                "the library has no owner on the primary (no RepoOwner or OrgRepo row), so no sync token can be \
+                 minted for it"
+                    .to_owned()
+            })?;
+            let minted = PrimaryDb::new_token(owner);
+            db.insert_token(&t.repo_id, &minted).await.map_err(|e| format!("minting a sync token: {e}"))?;
+            Ok((minted.token.clone(), Some(minted.token)))
+        }
     }
-    Ok(out)
 }
 
 /// Backs up every target, `concurrency` at a time, printing one line per library as it finishes
@@ -113,14 +176,24 @@ pub async fn run(
         .map(|t| {
             let (store, states, running) = (store.clone(), states.clone(), running.clone());
             async move {
-                let fetch = LibraryFetch::new(
-                    client.repo(t.repo_id.clone(), opts.sync_token.clone()),
-                    store,
-                    t.store_id.clone(),
-                    opts.fetch.clone(),
-                );
-                running.lock().expect("progress list lock").push(fetch.progress());
-                let outcome = backup_one(&fetch, &t, &states).await;
+                let started = Instant::now();
+                let outcome = match token_for(&opts.access, &t).await {
+                    Err(error) => failed(&t, error, started),
+                    Ok((token, minted)) => {
+                        let repo = client.repo(t.repo_id.clone(), token.expose().to_owned());
+                        let fetch = LibraryFetch::new(repo.clone(), store, t.store_id.clone(), opts.fetch.clone());
+                        running.lock().expect("progress list lock").push(fetch.progress());
+                        let outcome = backup_one(&repo, &fetch, &t, &states).await;
+                        if let (Access::Database(db), Some(minted)) = (&opts.access, minted) {
+                            // The token served this run only; a crash before this line leaves it
+                            // in RepoUserToken, harmless but for the row.
+                            if let Err(e) = db.delete_token(&t.repo_id, &minted).await {
+                                tracing::warn!(repo = %t.repo_id, "removing the run's sync token from the primary: {e}");
+                            }
+                        }
+                        outcome
+                    }
+                };
                 if !quiet {
                     println!("{}", outcome_line(&outcome));
                 }
@@ -149,14 +222,41 @@ pub async fn run(
     OnceReport { libraries, totals, seconds: started.elapsed().as_secs_f64() }
 }
 
-async fn backup_one(fetch: &LibraryFetch, t: &Target, states: &StateDir) -> LibraryOutcome {
-    let started = Instant::now();
-    let result = fetch.run(t.head).await;
-    let mut outcome = LibraryOutcome {
+/// The outcome of a library that failed before anything was fetched.
+fn failed(t: &Target, error: String, started: Instant) -> LibraryOutcome {
+    LibraryOutcome {
         repo_id: t.repo_id.clone(),
         name: t.name.clone(),
         store_id: t.store_id.clone(),
         head: t.head,
+        ok: false,
+        error: Some(error),
+        stats: FetchStats::default(),
+        skipped: Vec::new(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+async fn backup_one(
+    repo: &seaf_sync_client::RepoClient,
+    fetch: &LibraryFetch,
+    t: &Target,
+    states: &StateDir,
+) -> LibraryOutcome {
+    let started = Instant::now();
+    let head = match t.head {
+        Some(h) => h,
+        None => match repo.head().await {
+            Ok(h) => h,
+            Err(e) => return failed(t, format!("reading the head of library {}: {e}", t.repo_id), started),
+        },
+    };
+    let result = fetch.run(head).await;
+    let mut outcome = LibraryOutcome {
+        repo_id: t.repo_id.clone(),
+        name: t.name.clone(),
+        store_id: t.store_id.clone(),
+        head: Some(head),
         ok: false,
         error: None,
         stats: fetch.progress().stats(),
@@ -165,7 +265,7 @@ async fn backup_one(fetch: &LibraryFetch, t: &Target, states: &StateDir) -> Libr
     };
     match result {
         Ok(report) => {
-            let recorded = states.record_head(&t.repo_id, &t.store_id, t.head, &report.skipped, 0);
+            let recorded = states.record_head(&t.repo_id, &t.store_id, head, &report.skipped, 0);
             match recorded {
                 Ok(()) => outcome.ok = true,
                 Err(e) => outcome.error = Some(format!("recording the new head: {e}")),
@@ -187,7 +287,7 @@ pub fn outcome_line(o: &LibraryOutcome) -> String {
     let mut line = format!(
         "ok      {}{name}: head {}; fetched commits {}, fs objects {}, blocks {} ({}) in {:.1} s",
         o.repo_id,
-        &o.head.to_string()[..12],
+        o.head.map(|h| h.to_string()[..12].to_owned()).unwrap_or_default(),
         o.stats.commits.objects,
         o.stats.fs.objects,
         o.stats.blocks.objects,

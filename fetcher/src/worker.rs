@@ -17,7 +17,7 @@ use seaf_backup_proto::internal::{self, Job, report_request::Outcome};
 use seaf_objects::{ObjectId, RepoId};
 use seaf_store::ObjectStore;
 use seaf_store::state::StateDir;
-use seaf_sync_client::SyncClient;
+use seaf_sync_client::{SyncClient, SyncError};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -53,6 +53,8 @@ enum JobEnd {
         error: String,
         transient: bool,
         head: Option<ObjectId>,
+        /// The primary refused the token (401/403).
+        auth: bool,
     },
     /// Shutdown grace expired: give the job back unfinished.
     HandBack,
@@ -117,7 +119,9 @@ impl Worker {
         };
         tracing::info!(%repo, attempt = job.attempt, force = job.force, "job started");
         let started = std::time::Instant::now();
-        let repo_client = self.client.repo(repo.clone(), self.opts.sync_token.clone());
+        // A stock primary: the library's own token, minted by the coordinator; else the shared one.
+        let token = if job.sync_token.is_empty() { &self.opts.sync_token } else { &job.sync_token };
+        let repo_client = self.client.repo(repo.clone(), token.clone());
         let fetch = LibraryFetch::new(
             repo_client.clone(),
             self.store.clone(),
@@ -139,13 +143,19 @@ impl Worker {
             let head = match repo_client.head().await {
                 Ok(h) => h,
                 Err(e) => {
-                    let transient = e.is_transient();
-                    return JobEnd::Failed { error: format!("reading the primary's head: {e}"), transient, head: None };
+                    let (transient, auth) = (e.is_transient(), matches!(e, SyncError::Auth { .. }));
+                    let error = format!("reading the primary's head: {e}");
+                    return JobEnd::Failed { error, transient, head: None, auth };
                 }
             };
             match fetch.run(head).await {
                 Ok(report) => JobEnd::Fetched(head, report),
-                Err(e) => JobEnd::Failed { error: e.to_string(), transient: e.is_transient(), head: Some(head) },
+                Err(e) => JobEnd::Failed {
+                    error: e.to_string(),
+                    transient: e.is_transient(),
+                    head: Some(head),
+                    auth: e.is_auth(),
+                },
             }
         };
         let grace = async {
@@ -192,13 +202,17 @@ impl Worker {
                     None => {}
                 }
             }
-            JobEnd::Failed { error, transient, head } => {
-                tracing::warn!(%repo, transient, seconds, "job failed: {error}");
+            JobEnd::Failed { error, transient, head, auth } => {
+                // Only the coordinator can replace a library token; a refused shared token is a
+                // configuration error it cannot fix.
+                let token_refused = auth && !job.sync_token.is_empty();
+                tracing::warn!(%repo, transient, token_refused, seconds, "job failed: {error}");
                 let failure = internal::Failure {
                     error,
-                    transient,
+                    transient: transient || token_refused,
                     head: head.map(|h| h.to_string()).unwrap_or_default(),
                     handed_back: false,
+                    token_refused,
                 };
                 self.report(&job, Outcome::Failure(failure)).await;
             }

@@ -30,6 +30,7 @@ pub enum ConfigError {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub backup: BackupConfig,
+    pub primary: PrimaryConfig,
     pub store: StoreConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
@@ -68,6 +69,25 @@ impl Default for BackupConfig {
             insecure_tls: false,
             verify_block_hashes: true,
         }
+    }
+}
+
+/// A stock Seafile primary, reached through its own database (seaf-server has no repo list and no
+/// shared sync token): the coordinator lists libraries there and mints one sync token per library
+/// in its `RepoUserToken` table. Unset: the primary serves `server-sync/repo-list` and accepts
+/// `backup.sync_token`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrimaryConfig {
+    /// `mysql://USER:PASSWORD@HOST:PORT/seafile_db`: the primary's seafile database, with the
+    /// grants the README lists (read-only but for `RepoUserToken`).
+    pub database_url: Secret,
+}
+
+impl PrimaryConfig {
+    /// The primary's database, when the primary is a stock seaf-server.
+    pub fn database_url(&self) -> Option<&Secret> {
+        (!self.database_url.is_empty()).then_some(&self.database_url)
     }
 }
 
@@ -340,6 +360,10 @@ mod tests {
         assert_eq!(c.coordinator.max_attempts, 5);
         assert_eq!(c.fetcher.concurrency, 2);
         assert!(!format!("{c:?}").contains("s3cr3t"), "secrets never appear in Debug output");
+        assert!(c.primary.database_url().is_none(), "a shared-token primary by default");
+        let c = load("[primary]\ndatabase_url = \"mysql://b:pw0rd@db:3306/seafile_db\"\n").unwrap();
+        assert_eq!(c.primary.database_url().map(|u| u.expose()), Some("mysql://b:pw0rd@db:3306/seafile_db"));
+        assert!(!format!("{c:?}").contains("pw0rd"));
         let c = load("[gateway]\nforward_url = \"http://user:pa55@127.0.0.1:8084/events\"\n").unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("pa55") && shown.contains("127.0.0.1:8084/events"), "{shown}");
@@ -383,6 +407,7 @@ mod example {
         for key in [
             "primary_url",
             "sync_token",
+            "database_url",
             "sync_poll_interval",
             "ca_cert",
             "insecure_tls",

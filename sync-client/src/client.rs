@@ -117,11 +117,11 @@ impl SyncClient {
         struct Version {
             version: u32,
         }
-        let call = Call::new(Method::GET, "protocol-version".into(), self.request_timeout()).not_found(format!(
-            "the sync API at {} (GET protocol-version; check the base URL and its /seafhttp prefix)",
-            self.inner.base
-        ));
-        let v: Version = self.get_json(&call).await?;
+        let call = Call::new(Method::GET, "protocol-version".into(), self.request_timeout());
+        let v: Version = match self.get_json(&call).await {
+            Err(SyncError::NotFound { .. }) => return Err(self.wrong_base_url().await),
+            other => other?,
+        };
         if v.version < 2 {
             return Err(SyncError::Protocol(format!(
                 "the primary at {} speaks sync protocol version {}; version 2 or later is required",
@@ -129,6 +129,40 @@ impl SyncClient {
             )));
         }
         Ok(v.version)
+    }
+
+    /// For services at start: checks the primary's sync API answers and logs a warning naming the
+    /// problem if not (the service keeps running: the primary may come up later).
+    pub async fn log_protocol_check(self) {
+        match self.protocol_version().await {
+            Ok(v) => tracing::info!(primary = %self.inner.base, version = v, "primary's sync API answers"),
+            Err(e) => tracing::warn!("the primary's sync API: {e}"),
+        }
+    }
+
+    /// The error for a base URL without a sync API: says whether the other form of the URL (with
+    /// `/seafhttp` added or removed) has one, which is the usual mistake.
+    async fn wrong_base_url(&self) -> SyncError {
+        let base = &self.inner.base;
+        let other = match base.path().strip_suffix("/seafhttp/") {
+            Some(prefix) => base.join(&format!("{prefix}/")).ok(),
+            None => base.join("seafhttp/").ok(),
+        }
+        .filter(|o| o != base);
+        let answers = match &other {
+            Some(o) => match o.join("protocol-version") {
+                Ok(u) => self.inner.http.get(u).timeout(self.request_timeout()).send().await.ok(),
+                Err(_) => None,
+            }
+            .is_some_and(|r| r.status().is_success()),
+            None => false,
+        };
+        let hint = match (other, answers) {
+            (Some(o), true) => format!("it answers at {o}: use that as the primary URL"),
+            (Some(o), false) => format!("nor does {o}: check the primary URL's host, port and path"),
+            (None, _) => "check the primary URL".to_owned(),
+        };
+        SyncError::WrongBaseUrl { base: base.to_string(), hint }
     }
 
     /// `POST repo/head-commits-multi` (unauthenticated), in batches of [`HEAD_COMMITS_BATCH`].

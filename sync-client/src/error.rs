@@ -20,6 +20,11 @@ pub enum SyncError {
     #[error("{what} not found on the primary (HTTP 404)")]
     NotFound { what: String },
 
+    /// `protocol-version` answered 404: the base URL has no sync API. The hint says whether the
+    /// other form of the URL (with or without `/seafhttp`) has one.
+    #[error("no sync API at {base} (GET protocol-version answered HTTP 404); {hint}")]
+    WrongBaseUrl { base: String, hint: String },
+
     /// 444: the library no longer exists on the primary.
     #[error("library {0} is deleted on the primary (HTTP 444)")]
     RepoDeleted(RepoId),
@@ -80,7 +85,7 @@ impl SyncError {
         match self {
             SyncError::Network { .. } => "network",
             SyncError::Status { .. } => "status",
-            SyncError::NotFound { .. } => "not_found",
+            SyncError::NotFound { .. } | SyncError::WrongBaseUrl { .. } => "not_found",
             SyncError::RepoDeleted(_) => "repo_deleted",
             SyncError::RepoCorrupted(_) => "repo_corrupted",
             SyncError::HeadCorrupted(_) => "head_corrupted",
@@ -97,7 +102,7 @@ impl SyncError {
     pub fn status(&self) -> Option<u16> {
         match self {
             SyncError::Status { status, .. } | SyncError::Auth { status, .. } => Some(*status),
-            SyncError::NotFound { .. } => Some(404),
+            SyncError::NotFound { .. } | SyncError::WrongBaseUrl { .. } => Some(404),
             SyncError::RepoDeleted(_) => Some(444),
             SyncError::RepoCorrupted(_) => Some(445),
             _ => None,

@@ -58,8 +58,26 @@ async fn protocol_version_below_two_is_a_permanent_error() {
 async fn wrong_base_url_reads_as_not_found_and_names_the_url() {
     let (server, _) = start().await;
     let err = server.client_at("/seafdav").protocol_version().await.unwrap_err();
-    assert!(matches!(err, SyncError::NotFound { .. }), "{err:?}");
-    assert!(err.to_string().contains("/seafdav/"), "{err}");
+    assert!(matches!(err, SyncError::WrongBaseUrl { .. }) && !err.is_transient(), "{err:?}");
+    let root = server.client_at("").base_url().clone();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no sync API at {root}seafdav/ (GET protocol-version answered HTTP 404); nor does {root}seafdav/seafhttp/: \
+             check the primary URL's host, port and path"
+        )
+    );
+
+    // The other form of the URL (here: one /seafhttp less) answers: the error names it.
+    let err = server.client_at("/seafhttp/seafhttp").protocol_version().await.unwrap_err();
+    let good = format!("{root}seafhttp/");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no sync API at {good}seafhttp/ (GET protocol-version answered HTTP 404); it answers at {good}: \
+             use that as the primary URL"
+        )
+    );
 }
 
 #[tokio::test]

@@ -117,6 +117,11 @@ shutdown_grace = "{grace}"
             concurrency = opts.concurrency,
             grace = opts.shutdown_grace,
         );
+        // A stock primary: listed from its database, with per-library tokens.
+        let text = match &primary.database_url {
+            Some(url) => format!("{text}\n[primary]\ndatabase_url = \"{url}\"\n"),
+            None => text,
+        };
         std::fs::write(&config, text).unwrap();
         let mut c = Cluster {
             dir: dir.to_path_buf(),
@@ -221,15 +226,7 @@ shutdown_grace = "{grace}"
 
     /// The primary's current heads: library id → head.
     pub fn primary_heads(&self) -> BTreeMap<String, String> {
-        self.primary
-            .libraries()
-            .iter()
-            .map(|l| {
-                let id = l["repo_id"].as_str().expect("repo_id").to_owned();
-                let head = self.primary.head(&id).to_string();
-                (id, head)
-            })
-            .collect()
+        self.primary.heads()
     }
 
     /// Polls `f` every 50 ms until it holds; panics with `what` and the logs after `timeout`.

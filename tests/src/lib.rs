@@ -196,6 +196,11 @@ impl Cmd {
         self
     }
 
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Cmd {
+        self.cmd.env(key, value);
+        self
+    }
+
     pub fn timeout(mut self, t: Duration) -> Cmd {
         self.timeout = t;
         self
@@ -256,6 +261,9 @@ pub struct Primary {
     pub server: Option<Proc>,
     /// The sync API base URL, e.g. `http://127.0.0.1:PORT`.
     pub url: String,
+    /// A stock primary ([`Primary::generate_stock`]): seaf-server's own database, where its
+    /// libraries, heads, owners and sync tokens are.
+    pub database_url: Option<String>,
 }
 
 impl Primary {
@@ -263,15 +271,26 @@ impl Primary {
     pub fn generate(dir: &Path, args: &[&str]) -> Primary {
         let data = dir.join("primary");
         Cmd::new(bin("seaf-primary-sim")).args(["generate", "--out"]).arg_path(&data).args(args).run().assert_ok();
-        Primary { data, server: None, url: String::new() }
+        Primary { data, server: None, url: String::new(), database_url: None }
+    }
+
+    /// A stock primary: `generate` also writes seaf-server's tables into a fresh database, and
+    /// [`Primary::serve`] serves like a stock seaf-server (per-library tokens, no repo list).
+    pub fn generate_stock(dir: &Path, args: &[&str]) -> Primary {
+        let url = crate::services::fresh_database("stock_primary");
+        let mut p = Primary::generate(dir, &[args, &["--database-url", url.as_str()]].concat());
+        p.database_url = Some(url);
+        p
     }
 
     /// Starts `seaf-primary-sim serve` on a free loopback port with extra flags (faults).
     pub fn serve(&mut self, extra: &[&str]) -> &mut Primary {
         let mut cmd = Command::new(bin("seaf-primary-sim"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--sync-token", SYNC_TOKEN, "--data"])
-            .arg(&self.data)
-            .args(extra);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(&self.data).args(extra);
+        match &self.database_url {
+            Some(url) => cmd.args(["--database-url", url]),
+            None => cmd.args(["--sync-token", SYNC_TOKEN]),
+        };
         let log = self.data.with_extension("serve.log");
         let mut proc = Proc::start("seaf-primary-sim serve", &mut cmd, &log).expect("starting the simulator");
         let addr = proc.listen_addr(Duration::from_secs(30)).expect("simulator start");
@@ -288,15 +307,54 @@ impl Primary {
         self.data.join("seafile-data").join("storage")
     }
 
-    /// `seaf-primary-sim <args…> --data <data>`, e.g. `damage` or `commit`.
+    /// `seaf-primary-sim <args…> --data <data>`, e.g. `damage` or `commit` (on a stock primary,
+    /// with its database: `commit` moves the `Branch` row there).
     pub fn sim(&self, args: &[&str]) -> Ran {
-        Cmd::new(bin("seaf-primary-sim")).args(args).args(["--data"]).arg_path(&self.data).run()
+        self.sim_cmd().args(args).args(["--data"]).arg_path(&self.data).run()
+    }
+
+    /// `seaf-primary-sim mutate <action> --library <repo> <args…>` on a stock primary (revoke-tokens,
+    /// transfer, delete, disown, gc-history, add-token); returns its JSON line.
+    pub fn mutate(&self, action: &str, repo: &str, args: &[&str]) -> serde_json::Value {
+        let ran = self.sim_cmd().args(["mutate", action, "--library", repo]).args(args).run();
+        ran.assert_ok();
+        serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| panic!("mutate {action}: {e}: {}", ran.stdout))
+    }
+
+    fn sim_cmd(&self) -> Cmd {
+        let cmd = Cmd::new(bin("seaf-primary-sim"));
+        match &self.database_url {
+            Some(url) => cmd.env("SEAF_PRIMARY_DATABASE_URL", url),
+            None => cmd,
+        }
     }
 
     /// The libraries of the simulated primary's database.
     pub fn libraries(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.data.join("db").join("libraries.json")).expect("db/libraries.json");
         serde_json::from_str(&text).expect("libraries.json is JSON")
+    }
+
+    /// The primary's libraries and their current heads: library id → head. On a stock primary,
+    /// from its database (a deleted library is gone from it).
+    pub fn heads(&self) -> BTreeMap<String, String> {
+        if let Some(url) = &self.database_url {
+            return crate::services::query(
+                url,
+                "SELECT r.repo_id, b.commit_id FROM Repo r JOIN Branch b ON b.repo_id = r.repo_id AND b.name = 'master'",
+            )
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
+        }
+        self.libraries()
+            .iter()
+            .map(|l| {
+                let id = l["repo_id"].as_str().expect("repo_id").to_owned();
+                let head = self.head(&id).to_string();
+                (id, head)
+            })
+            .collect()
     }
 
     /// The primary's current head of a library.

@@ -56,7 +56,7 @@ pub fn generate(dir: &Path, opts: &ScaleOutOptions) -> PathBuf {
 /// generated in `data`.
 pub fn run(dir: &Path, data: &Path, fetchers: usize, opts: &ScaleOutOptions) -> ScaleOutRun {
     std::fs::create_dir_all(dir).unwrap();
-    let mut primary = Primary { data: data.to_path_buf(), server: None, url: String::new() };
+    let mut primary = Primary { data: data.to_path_buf(), server: None, url: String::new(), database_url: None };
     primary.serve(&["--latency-ms", &opts.latency_ms.to_string()]);
     let cluster_opts = ClusterOptions {
         fetchers: 0,

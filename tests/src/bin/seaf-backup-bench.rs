@@ -603,7 +603,7 @@ fn bench(args: &Args) -> Result<()> {
     let seafile_data = data.join("seafile-data");
     let storage = seafile_data.join("storage");
     let (files_on_disk, bytes) = tree_size(&seafile_data);
-    let primary = Primary { data: data.clone(), server: None, url: String::new() };
+    let primary = Primary { data: data.clone(), server: None, url: String::new(), database_url: None };
     let dataset = Dataset {
         bytes,
         files_on_disk,
