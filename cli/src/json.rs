@@ -18,6 +18,15 @@ pub fn status(s: &StatusResponse) -> Value {
         "failed": s.failed,
         "syncing_libraries": s.syncing_libraries.iter().map(summary).collect::<Vec<_>>(),
         "failed_libraries": s.failed_libraries.iter().map(summary).collect::<Vec<_>>(),
+        "replication": s.replication.iter().map(|ch| json!({
+            "name": ch.name,
+            "source": ch.source,
+            "io_running": ch.io_running,
+            "sql_running": ch.sql_running,
+            "seconds_behind": ch.seconds_behind,
+            "last_error": ch.last_error,
+        })).collect::<Vec<_>>(),
+        "replication_unknown": (!s.replication_unknown.is_empty()).then_some(&s.replication_unknown),
     })
 }
 
@@ -105,6 +114,7 @@ mod tests {
                 attempts: 4,
                 last_error: "e".into(),
             }],
+            ..Default::default()
         };
         assert_eq!(
             status(&s),
@@ -112,6 +122,7 @@ mod tests {
                 "total": 3, "synchronized": 1, "waiting": 0, "syncing": 1, "failed": 1,
                 "syncing_libraries": [{"repo_id": A, "name": "", "reason": "", "attempts": 0, "last_error": ""}],
                 "failed_libraries": [{"repo_id": A, "name": "n", "reason": "r", "attempts": 4, "last_error": "e"}],
+                "replication": [], "replication_unknown": null,
             })
         );
     }

@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
-use seaf_backup_proto::admin::{Library, LibraryState, LibrarySummary, SkippedObject, StatusResponse, SyncProgress};
+use seaf_backup_proto::admin::{
+    Library, LibraryState, LibrarySummary, ReplicationChannel, SkippedObject, StatusResponse, SyncProgress,
+};
 pub use seaf_backup_service::units::human_bytes;
 use seaf_objects::RepoId;
 
@@ -34,7 +36,34 @@ pub fn status_text(s: &StatusResponse) -> String {
         out.push_str(&failed_line(l));
         out.push('\n');
     }
+    if !s.replication.is_empty() || !s.replication_unknown.is_empty() {
+        out.push_str("\nReplication of the backup's database:\n");
+        for ch in &s.replication {
+            out.push_str(&replication_line(ch));
+            out.push('\n');
+        }
+        if !s.replication_unknown.is_empty() {
+            let _ = writeln!(out, "unknown: {}", one_line(&s.replication_unknown));
+        }
+    }
     out
+}
+
+/// One replication connection: `replica of HOST:PORT: IO thread Yes, SQL thread Yes, 0 s behind`.
+pub fn replication_line(ch: &ReplicationChannel) -> String {
+    let name = if ch.name.is_empty() { String::new() } else { format!(" '{}'", one_line(&ch.name)) };
+    let behind = ch.seconds_behind.map(|s| format!("{s} s behind")).unwrap_or_else(|| "lag unknown".into());
+    let mut line = format!(
+        "replica{name} of {}: IO thread {}, SQL thread {}, {behind}",
+        one_line(&ch.source),
+        one_line(&ch.io_running),
+        one_line(&ch.sql_running)
+    );
+    if !ch.last_error.is_empty() {
+        line.push_str(", last error: ");
+        line.push_str(&one_line(&ch.last_error));
+    }
+    line
 }
 
 /// One syncing library: its id, then its name and what it is doing when known (two spaces apart).
@@ -237,6 +266,31 @@ mod tests {
     }
 
     #[test]
+    fn status_shows_replication_only_on_a_replica() {
+        let plain = StatusResponse::default();
+        assert!(!status_text(&plain).contains("Replication"));
+        let replica = StatusResponse {
+            replication: vec![ReplicationChannel {
+                source: "db1:3306".into(),
+                io_running: "Yes".into(),
+                sql_running: "No".into(),
+                seconds_behind: None,
+                last_error: "Duplicate entry\n'x'".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = status_text(&replica);
+        assert!(
+            text.ends_with(
+                "\nReplication of the backup's database:\nreplica of db1:3306: IO thread Yes, SQL thread No, lag unknown, \
+                 last error: Duplicate entry 'x'\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn status_has_the_seaf_backup_cmd_layout() {
         let s = StatusResponse {
             total: 12,
@@ -252,6 +306,7 @@ mod tests {
                 attempts: 5,
                 last_error: "block 0a1b missing on the primary".into(),
             }],
+            ..Default::default()
         };
         let expected = format!(
             "Total number of libraries: 12\n\

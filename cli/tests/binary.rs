@@ -65,6 +65,7 @@ fn canned_status() -> StatusResponse {
             attempts: 5,
             last_error: format!("commit {HEAD} is corrupt on the primary"),
         }],
+        ..Default::default()
     }
 }
 

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::coordinator::{Coordinator, EventKind, redis_err};
 use crate::db::{Library, now_ms};
+use crate::replication::Replication;
 
 pub struct Admin {
     pub c: Arc<Coordinator>,
@@ -156,6 +157,23 @@ impl AdminService for Admin {
                     out.failed_libraries.push(summary(&self.c, lib, state));
                 }
                 LibraryState::Deleted | LibraryState::Unspecified => {}
+            }
+        }
+        match &*self.c.replication.lock().expect("replication lock") {
+            Replication::None => {}
+            Replication::Unknown(why) => out.replication_unknown = why.clone(),
+            Replication::Replica(channels) => {
+                out.replication = channels
+                    .iter()
+                    .map(|ch| admin::ReplicationChannel {
+                        name: ch.name.clone(),
+                        source: ch.source.clone(),
+                        io_running: ch.io_running.clone(),
+                        sql_running: ch.sql_running.clone(),
+                        seconds_behind: ch.seconds_behind,
+                        last_error: ch.last_error.clone(),
+                    })
+                    .collect()
             }
         }
         Ok(Response::new(out))

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use crate::db::{Db, DbError, Notified, Publish, Skipped, now_ms};
 use crate::queue::{Enqueued, Holder, Queue, Renewal};
+use crate::replication::Replication;
 use crate::tokens::{TokenError, Tokens};
 
 /// Something that happened to a library's job, for `Sync` streams.
@@ -54,6 +55,8 @@ pub struct Coordinator {
     pub events: broadcast::Sender<Event>,
     /// Latest progress of each running job, for `Status`.
     progress: Mutex<HashMap<RepoId, internal::Progress>>,
+    /// The backup database's replication status, refreshed by the upkeep task, for `Status`.
+    pub replication: Mutex<Replication>,
 }
 
 impl From<DbError> for ApiError {
@@ -99,6 +102,7 @@ impl Coordinator {
             polls: watch::channel(0).0,
             events: broadcast::channel(4096).0,
             progress: Mutex::default(),
+            replication: Mutex::new(Replication::None),
         }
     }
 
@@ -307,6 +311,9 @@ impl Coordinator {
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                if let Some(refusal) = self.replication_refusal() {
+                    return Err(self.unapplied(&repo, &head, &req.job_id, refusal).await);
+                }
                 let published = match self.db.publish(&repo, base.as_ref(), &head, &skipped, leased_at, now).await {
                     Ok(p) => p,
                     Err(e) => return Err(self.unapplied(&repo, &head, &req.job_id, e).await),
@@ -393,12 +400,21 @@ impl Coordinator {
         }
     }
 
-    /// A success report that could not be published (MySQL down, or lock conflicts beyond the
-    /// retries). The fetched closure is durable in the store, so nothing is dropped: the library is
-    /// queued again at once (its next fetch finds every object in place and only reports), and the
+    /// Why no head may be published now: the backup's database became a replica of the primary's
+    /// own tables (see [`crate::replication`]); `None` normally.
+    fn replication_refusal(&self) -> Option<String> {
+        match &*self.replication.lock().expect("replication lock") {
+            Replication::Replica(channels) => crate::replication::refusal(self.db.database(), channels),
+            _ => None,
+        }
+    }
+
+    /// A success report that could not be published (MySQL down, lock conflicts beyond the
+    /// retries, or replication that would overwrite the head). The fetched closure is durable in
+    /// the store, so nothing is dropped: the library is queued again at once (its next fetch finds every object in place and only reports), and the
     /// fetcher is told to retry the report (Unavailable); whichever comes first publishes, and the
     /// compare-and-set makes the other a no-op.
-    async fn unapplied(&self, repo: &RepoId, head: &ObjectId, job_id: &str, e: DbError) -> ApiError {
+    async fn unapplied(&self, repo: &RepoId, head: &ObjectId, job_id: &str, e: impl std::fmt::Display) -> ApiError {
         metrics::counter!(REPORTS, "outcome" => "unapplied").increment(1);
         let error = format!("publishing {head} for library {repo}: {e}");
         tracing::warn!(%repo, %head, "{error}; queued again, and the fetcher retries its report");

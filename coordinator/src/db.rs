@@ -87,6 +87,8 @@ pub enum DbError {
 #[derive(Clone)]
 pub struct Db {
     pool: MySqlPool,
+    /// The database's name (`DATABASE()`), for the replication guard.
+    database: String,
 }
 
 pub fn now_ms() -> i64 {
@@ -153,7 +155,18 @@ impl Db {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool })
+        let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()").fetch_one(&pool).await?;
+        Ok(Db { pool, database: database.unwrap_or_default() })
+    }
+
+    /// The name of the backup's database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The replication status of the backup's database server (see [`crate::replication`]).
+    pub async fn replication(&self) -> crate::replication::Replication {
+        crate::replication::status(&self.pool).await
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {

@@ -19,6 +19,7 @@ pub mod db;
 pub mod internal;
 pub mod poller;
 pub mod queue;
+pub mod replication;
 pub mod server;
 pub mod tokens;
 pub mod upkeep;

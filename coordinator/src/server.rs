@@ -18,6 +18,7 @@ use crate::db::Db;
 use crate::internal::Internal;
 use crate::poller::{Poller, Source};
 use crate::queue::Queue;
+use crate::replication::{self, Replication};
 use crate::tokens::Tokens;
 use crate::upkeep;
 use seaf_primary_db::PrimaryDb;
@@ -44,6 +45,31 @@ where
     }
 }
 
+/// Refuses to run on a replica that replicates `Repo`, `Branch` or `RepoHead` (design invariant 6):
+/// the primary's rows would overwrite the heads the backup publishes.
+async fn guard_replication(db: &Db) -> anyhow::Result<()> {
+    match db.replication().await {
+        Replication::None => {}
+        Replication::Replica(channels) => {
+            if let Some(refusal) = replication::refusal(db.database(), &channels) {
+                anyhow::bail!(refusal);
+            }
+            for ch in &channels {
+                tracing::info!(
+                    "the backup's database is a {} (Repo, Branch and RepoHead not replicated)",
+                    ch.describe()
+                );
+            }
+        }
+        Replication::Unknown(e) => tracing::warn!(
+            "cannot read the replication status of the backup's database ({e}); grant the coordinator's MySQL user \
+             REPLICATION CLIENT (MySQL) or SLAVE MONITOR (MariaDB) so that it can check that Repo, Branch and \
+             RepoHead are not replicated into it"
+        ),
+    }
+    Ok(())
+}
+
 /// Runs the coordinator on `listener` until `shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let primary = config.require_primary()?.clone();
@@ -54,6 +80,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         Db::connect(&db_url, config.database.max_connections).await.map_err(anyhow::Error::from)
     })
     .await?;
+    guard_replication(&db).await?;
     let redis_url = config.redis.url.expose().to_owned();
     let queue = with_retries("connecting to Redis", &shutdown, || async {
         Queue::connect(&redis_url, &config.redis.key_prefix).await.map_err(anyhow::Error::from)

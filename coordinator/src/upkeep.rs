@@ -1,7 +1,11 @@
 //! Background upkeep, every `reap_interval`:
 //! * rebuild the queue from MySQL when Redis lost it (its marker key is gone);
 //! * put libraries whose lease expired (their fetcher died) back in the queue;
-//! * report health: SERVING only while MySQL and Redis both answer.
+//! * refresh the backup database's replication status (for `status`), and stop serving should a
+//!   replica start replicating the backup's own tables;
+//! * report health: SERVING only while MySQL and Redis both answer (and replication, on a
+//!   replica, leaves the backup's tables alone). The service [`REPLICATION_SERVICE`] is SERVING
+//!   while a replica's IO and SQL threads both run, NOT_SERVING when one stopped.
 
 use std::sync::Arc;
 
@@ -10,15 +14,40 @@ use tonic_health::server::HealthReporter;
 
 use crate::coordinator::Coordinator;
 use crate::db::now_ms;
+use crate::replication::Replication;
 
 /// The services whose health follows MySQL and Redis. The server as a whole (service name `""`)
 /// stays SERVING while the process runs: a liveness probe must not restart the coordinator
 /// because the database is down.
 pub const SERVICES: [&str; 2] = ["seafbackup.admin.v1.AdminService", "seafbackup.internal.v1.CoordinatorService"];
 
+/// The health service name that follows the replication threads of a replica (not registered
+/// when the backup's database is not a replica).
+pub const REPLICATION_SERVICE: &str = "seafbackup.Replication";
+
 pub async fn run(c: Arc<Coordinator>, health: HealthReporter, shutdown: CancellationToken) {
     let mut serving = None;
+    let mut replicating = None;
     loop {
+        let r = c.db.replication().await;
+        if let Replication::Replica(channels) = &r {
+            let healthy = channels.iter().all(|ch| ch.healthy());
+            if replicating != Some(healthy) {
+                if !healthy {
+                    for ch in channels {
+                        tracing::warn!("replication of the backup's database: {}", ch.describe());
+                    }
+                }
+                let status = if healthy {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                health.set_service_status(REPLICATION_SERVICE, status).await;
+                replicating = Some(healthy);
+            }
+        }
+        *c.replication.lock().expect("replication lock") = r;
         let ok = match tick(&c).await {
             Ok(()) => true,
             Err(e) => {
@@ -43,6 +72,13 @@ pub async fn run(c: Arc<Coordinator>, health: HealthReporter, shutdown: Cancella
 
 async fn tick(c: &Coordinator) -> anyhow::Result<()> {
     c.db.ping().await?;
+    let refusal = match &*c.replication.lock().expect("replication lock") {
+        Replication::Replica(channels) => crate::replication::refusal(c.db.database(), channels),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
+        anyhow::bail!(refusal);
+    }
     if !c.queue.is_alive().await? {
         rebuild(c).await?;
     }

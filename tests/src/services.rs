@@ -262,8 +262,6 @@ impl MariaDb {
     }
 
     fn start_own() -> Result<MariaDb, String> {
-        let install_db = find_program("mariadb-install-db", "mariadb-server")?;
-        let mariadbd = find_program("mariadbd", "mariadb-server")?;
         let dir = tempfile::Builder::new()
             .prefix("seaf-backup-mariadb-")
             .tempdir()
@@ -274,90 +272,169 @@ impl MariaDb {
             // SAFETY: registers a plain `extern "C"` function.
             unsafe { libc::atexit(stop_own_mariadb) };
         }
-        // mariadbd refuses to run as root unless told to; for any other user it runs as that user.
-        let as_root = unsafe { libc::geteuid() } == 0;
-        let data = dir.join("data");
+        let extra = ["--skip-log-bin".to_owned()];
+        let (port, child) = launch_mariadb(&dir, &extra, |pid| MARIADB_PID.store(pid as i32, Ordering::SeqCst))?;
+        let pid = child.id();
+        let own = OwnMariaDb { port, pid, dir: dir.clone(), _child: child };
+        Ok(MariaDb { url: format!("mysql://root@127.0.0.1:{port}"), own: Some(own) })
+    }
+}
 
-        let mut install = Command::new(&install_db);
-        install
-            .arg("--no-defaults")
-            .arg(opt("--datadir=", &data))
+/// Installs a data directory in `dir` and starts `mariadbd` on a free loopback port with `extra`
+/// options; `spawned` learns each server pid as soon as it runs. Returns the port and the process.
+fn launch_mariadb(dir: &Path, extra: &[String], spawned: impl Fn(u32)) -> Result<(u16, Child), String> {
+    let install_db = find_program("mariadb-install-db", "mariadb-server")?;
+    let mariadbd = find_program("mariadbd", "mariadb-server")?;
+    // mariadbd refuses to run as root unless told to; for any other user it runs as that user.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let data = dir.join("data");
+
+    let mut install = Command::new(&install_db);
+    install
+        .arg("--no-defaults")
+        .arg(opt("--datadir=", &data))
+        .args(as_root.then_some("--user=root"))
+        .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+        .args(INNODB_OPTIONS);
+    let install_log = dir.join("install.log");
+    let (out, err) = log_stdio(&install_log).map_err(|e| format!("creating {}: {e}", install_log.display()))?;
+    install.stdin(Stdio::null()).stdout(out).stderr(err);
+    let mut child = spawn_tied(install).map_err(|e| format!("starting {}: {e}", install_db.display()))?;
+    let status = wait_child(&mut child, MARIADB_START_TIMEOUT)
+        .ok_or_else(|| format!("mariadb-install-db did not finish within {MARIADB_START_TIMEOUT:?}"))?;
+    if !status.success() {
+        return Err(format!("mariadb-install-db failed ({status}):\n{}", log_since(&install_log, 0)));
+    }
+
+    let error_log = dir.join("error.log");
+    for _ in 0..PORT_ATTEMPTS {
+        let port = free_port();
+        let url = format!("mysql://root@127.0.0.1:{port}");
+        let mut cmd = Command::new(&mariadbd);
+        cmd.arg("--no-defaults")
             .args(as_root.then_some("--user=root"))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
-            .args(INNODB_OPTIONS);
-        let install_log = dir.join("install.log");
-        let (out, err) = log_stdio(&install_log).map_err(|e| format!("creating {}: {e}", install_log.display()))?;
-        install.stdin(Stdio::null()).stdout(out).stderr(err);
-        let mut child = spawn_tied(install).map_err(|e| format!("starting {}: {e}", install_db.display()))?;
-        let status = wait_child(&mut child, MARIADB_START_TIMEOUT)
-            .ok_or_else(|| format!("mariadb-install-db did not finish within {MARIADB_START_TIMEOUT:?}"))?;
-        if !status.success() {
-            return Err(format!("mariadb-install-db failed ({status}):\n{}", log_since(&install_log, 0)));
-        }
+            .arg(opt("--datadir=", &data))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(opt("--socket=", &dir.join("mysqld.sock")))
+            .arg(opt("--pid-file=", &dir.join("mysqld.pid")))
+            .arg(opt("--log-error=", &error_log))
+            .arg(opt("--tmpdir=", dir))
+            .args(INNODB_OPTIONS)
+            .args([
+                "--skip-name-resolve",
+                "--max-connections=500",
+                // What Debian's packaged configuration sets, which --no-defaults leaves out.
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
+            ])
+            .args(extra);
+        let log_start = file_len(&error_log);
+        let (out, err) = log_stdio(&dir.join("mariadbd.out")).map_err(|e| format!("creating a log file: {e}"))?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let mut child = spawn_tied(cmd).map_err(|e| format!("starting {}: {e}", mariadbd.display()))?;
+        spawned(child.id());
 
-        let error_log = dir.join("error.log");
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            let url = format!("mysql://root@127.0.0.1:{port}");
-            let mut cmd = Command::new(&mariadbd);
-            cmd.arg("--no-defaults")
-                .args(as_root.then_some("--user=root"))
-                .arg(opt("--datadir=", &data))
-                .arg(format!("--port={port}"))
-                .arg("--bind-address=127.0.0.1")
-                .arg(opt("--socket=", &dir.join("mysqld.sock")))
-                .arg(opt("--pid-file=", &dir.join("mysqld.pid")))
-                .arg(opt("--log-error=", &error_log))
-                .arg(opt("--tmpdir=", &dir))
-                .args(INNODB_OPTIONS)
-                .args([
-                    "--skip-name-resolve",
-                    "--skip-log-bin",
-                    "--max-connections=500",
-                    // What Debian's packaged configuration sets, which --no-defaults leaves out.
-                    "--character-set-server=utf8mb4",
-                    "--collation-server=utf8mb4_general_ci",
-                ]);
-            let log_start = file_len(&error_log);
-            let (out, err) = log_stdio(&dir.join("mariadbd.out")).map_err(|e| format!("creating a log file: {e}"))?;
-            cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-            let mut child = spawn_tied(cmd).map_err(|e| format!("starting {}: {e}", mariadbd.display()))?;
-            let pid = child.id();
-            MARIADB_PID.store(pid as i32, Ordering::SeqCst);
-
-            let deadline = Instant::now() + MARIADB_START_TIMEOUT;
-            let mut last_error = String::from("the port never accepted a connection");
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    MARIADB_PID.store(0, Ordering::SeqCst);
-                    let log = log_since(&error_log, log_start);
-                    if bind_failed(&log) {
-                        break; // the port was taken after it was picked: try another
-                    }
-                    return Err(format!("mariadbd exited ({status}) while starting:\n{log}"));
+        let deadline = Instant::now() + MARIADB_START_TIMEOUT;
+        let mut last_error = String::from("the port never accepted a connection");
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                spawned(0);
+                let log = log_since(&error_log, log_start);
+                if bind_failed(&log) {
+                    break; // the port was taken after it was picked: try another
                 }
-                if port_accepts(port) {
-                    match block_on(|| run_sql(&url, "SELECT 1", true)) {
-                        Ok(_) => {
-                            let own = OwnMariaDb { port, pid, dir: dir.clone(), _child: child };
-                            return Ok(MariaDb { url, own: Some(own) });
-                        }
-                        Err(e) => last_error = e.to_string(),
-                    }
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    MARIADB_PID.store(0, Ordering::SeqCst);
-                    let log = log_since(&error_log, log_start);
-                    return Err(format!(
-                        "mariadbd did not answer within {MARIADB_START_TIMEOUT:?} ({last_error}):\n{log}"
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(25));
+                return Err(format!("mariadbd exited ({status}) while starting:\n{log}"));
             }
+            if port_accepts(port) {
+                match block_on(|| run_sql(&url, "SELECT 1", true)) {
+                    Ok(_) => return Ok((port, child)),
+                    Err(e) => last_error = e.to_string(),
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                spawned(0);
+                let log = log_since(&error_log, log_start);
+                return Err(format!("mariadbd did not answer within {MARIADB_START_TIMEOUT:?} ({last_error}):\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(25));
         }
-        Err(format!("mariadbd could not bind a free port in {PORT_ATTEMPTS} attempts"))
+    }
+    Err(format!("mariadbd could not bind a free port in {PORT_ATTEMPTS} attempts"))
+}
+
+/// A MariaDB server of one test, beside the shared one: for tests that need a server of their
+/// own configuration (replication). It is killed when dropped (and, like every server the harness
+/// starts, when the test process dies).
+pub struct ExtraMariaDb {
+    /// `mysql://root@127.0.0.1:PORT`, without a database.
+    pub url: String,
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ExtraMariaDb {
+    /// Starts a server with `extra` options (e.g. `--server-id=2`, `--log-bin=…`).
+    pub fn start(extra: &[String]) -> ExtraMariaDb {
+        let dir = tempfile::Builder::new().prefix("seaf-backup-mariadb-").tempdir().expect("a temporary directory");
+        let (port, child) = launch_mariadb(dir.path(), extra, |_| {}).unwrap_or_else(|e| panic!("test MariaDB: {e}"));
+        ExtraMariaDb { url: format!("mysql://root@127.0.0.1:{port}"), port, child, _dir: dir }
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn database_url(&self, name: &str) -> String {
+        with_database(&self.url, name)
+    }
+}
+
+impl Drop for ExtraMariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A source server and a replica of it, replicating from the start of the source's binlog (so
+/// everything created on the source appears on the replica), with the replica's filter options
+/// given at its start (e.g. `--replicate-ignore-table=seafile_db.Branch`).
+pub struct ReplicatedPair {
+    pub source: ExtraMariaDb,
+    pub replica: ExtraMariaDb,
+}
+
+impl ReplicatedPair {
+    pub fn start(replica_options: &[String]) -> ReplicatedPair {
+        let source = ExtraMariaDb::start(&[
+            "--server-id=1".to_owned(),
+            "--log-bin=binlog".to_owned(),
+            "--binlog-format=ROW".to_owned(),
+        ]);
+        let mut opts = vec!["--server-id=2".to_owned(), "--skip-log-bin".to_owned()];
+        opts.extend_from_slice(replica_options);
+        let replica = ExtraMariaDb::start(&opts);
+        execute(
+            &source.url,
+            "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'replpw'; GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'",
+        );
+        execute(
+            &replica.url,
+            &format!(
+                "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
+                 MASTER_PASSWORD='replpw', MASTER_LOG_FILE='binlog.000001', MASTER_LOG_POS=4; START SLAVE",
+                source.port
+            ),
+        );
+        ReplicatedPair { source, replica }
+    }
+
+    /// Waits until the replica has applied everything the source wrote so far.
+    pub fn wait_caught_up(&self) {
+        let pos = query(&self.source.url, "SELECT @@gtid_binlog_pos")[0][0].clone();
+        let done = query(&self.replica.url, &format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"));
+        assert_eq!(done[0][0], "0", "the replica did not catch up with {pos} within 30 s");
     }
 }
 
