@@ -71,6 +71,25 @@ pub enum Command {
     /// Put a failed library, or every failed library, back in the queue for another attempt.
     #[command(after_help = EXIT_CODES)]
     Retry(RetryArgs),
+    /// Prepare the backup's database for Seafile to run on it (switch-over); a dry run unless --apply.
+    #[command(
+        long_about = "Prepares the backup's database for a Seafile server to run on it, as the restore step of \
+                      Seafile's backup procedure: checks that replication into the backup's database is \
+                      stopped (or says how to stop it), lists the libraries the backup does not hold at the \
+                      primary's last known head (failed or behind), deletes their sync tokens (RepoUserToken) \
+                      so that desktop clients re-sync them, and deletes the tokens the backup minted on a stock \
+                      primary. Nothing else is changed. Without --apply it only prints what it would delete; \
+                      with --apply it prints what it deleted, then what remains to do to start Seafile.",
+        after_help = EXIT_CODES
+    )]
+    Failover(FailoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// Delete the tokens (default: a dry run that changes nothing).
+    #[arg(long)]
+    pub apply: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use seaf_backup_proto::admin::sync_progress::Phase;
 use seaf_backup_proto::admin::{
-    GetLibraryRequest, LibraryState, ListLibrariesRequest, RetryRequest, StatusRequest, SyncProgress, SyncRequest,
+    FailoverRequest, GetLibraryRequest, LibraryState, ListLibrariesRequest, RetryRequest, StatusRequest, SyncProgress,
+    SyncRequest,
 };
 use serde_json::Value;
 
-use crate::args::{Cli, Command, LibrariesArgs, LibraryArgs, RetryArgs, SyncArgs};
+use crate::args::{Cli, Command, FailoverArgs, LibrariesArgs, LibraryArgs, RetryArgs, SyncArgs};
 use crate::connect::{connect, describe_status, normalize_url};
 use crate::progress::SyncDisplay;
 use crate::{Failure, json, text};
@@ -38,7 +39,15 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Libraries(a) => libraries(&ctx, a).await,
         Command::Library(a) => library(&ctx, a).await,
         Command::Retry(a) => retry(&ctx, a).await,
+        Command::Failover(a) => failover(&ctx, a).await,
     }
+}
+
+async fn failover(ctx: &Ctx, a: &FailoverArgs) -> Result<(), Failure> {
+    let mut client = connect(&ctx.url, ctx.timeout).await?;
+    let r = unary(ctx, "failover", client.failover(FailoverRequest { apply: a.apply })).await?;
+    print(ctx, || json::failover(&r), || text::failover_text(&r));
+    Ok(())
 }
 
 async fn status(ctx: &Ctx) -> Result<(), Failure> {

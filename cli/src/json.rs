@@ -3,7 +3,9 @@
 //! Enums are lowercase strings (`"synchronized"`, `"done"`), ids and heads strings (empty when
 //! absent), counts numbers. Field names follow the proto so scripts can rely on either.
 
-use seaf_backup_proto::admin::{Library, LibrarySummary, SkippedObject, StatusResponse, SyncProgress};
+use seaf_backup_proto::admin::{
+    FailoverResponse, Library, LibrarySummary, SkippedObject, StatusResponse, SyncProgress,
+};
 use serde_json::{Value, json};
 
 use crate::text::{phase_name, state_name};
@@ -27,6 +29,24 @@ pub fn status(s: &StatusResponse) -> Value {
             "last_error": ch.last_error,
         })).collect::<Vec<_>>(),
         "replication_unknown": (!s.replication_unknown.is_empty()).then_some(&s.replication_unknown),
+    })
+}
+
+/// `failover --json`.
+pub fn failover(f: &FailoverResponse) -> Value {
+    json!({
+        "applied": f.applied,
+        "is_replica": f.is_replica,
+        "replication_running": f.replication_running.iter().map(|ch| json!({
+            "name": ch.name, "source": ch.source, "io_running": ch.io_running, "sql_running": ch.sql_running,
+        })).collect::<Vec<_>>(),
+        "replication_unknown": (!f.replication_unknown.is_empty()).then_some(&f.replication_unknown),
+        "not_up_to_date": f.not_up_to_date.iter().map(|l| json!({
+            "repo_id": l.repo_id, "name": l.name, "reason": l.reason, "user_tokens": l.user_tokens,
+        })).collect::<Vec<_>>(),
+        "user_tokens": f.user_tokens,
+        "backup_tokens": f.backup_tokens,
+        "has_token_table": f.has_token_table,
     })
 }
 

@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use seaf_backup_proto::admin::{
-    Library, LibraryState, LibrarySummary, ReplicationChannel, SkippedObject, StatusResponse, SyncProgress,
+    FailoverResponse, Library, LibraryState, LibrarySummary, ReplicationChannel, SkippedObject, StatusResponse,
+    SyncProgress,
 };
 pub use seaf_backup_service::units::human_bytes;
 use seaf_objects::RepoId;
@@ -45,6 +46,59 @@ pub fn status_text(s: &StatusResponse) -> String {
         if !s.replication_unknown.is_empty() {
             let _ = writeln!(out, "unknown: {}", one_line(&s.replication_unknown));
         }
+    }
+    out
+}
+
+/// `failover`: the replication check, what was (or would be) deleted, and what remains to do.
+pub fn failover_text(f: &FailoverResponse) -> String {
+    let mut out = String::new();
+    let done = if f.applied { "deleted" } else { "would be deleted" };
+    if !f.replication_unknown.is_empty() {
+        let _ = writeln!(out, "Replication into the backup's database: unknown ({})", one_line(&f.replication_unknown));
+    } else if !f.replication_running.is_empty() {
+        out.push_str("Replication into the backup's database: STILL RUNNING; --apply refuses until it is stopped:\n");
+        for ch in &f.replication_running {
+            let _ = writeln!(out, "  {}", replication_line(ch));
+        }
+        out.push_str(
+            "  Once the primary's last changes have arrived, stop it on the backup's database with \
+             `STOP ALL SLAVES;` (MariaDB) or `STOP REPLICA;` (MySQL).\n",
+        );
+    } else if f.is_replica {
+        out.push_str("Replication into the backup's database: stopped\n");
+    } else {
+        out.push_str("Replication into the backup's database: none (not a replica)\n");
+    }
+    let _ = writeln!(out, "\nLibraries not up to date on the backup: {}", f.not_up_to_date.len());
+    for l in &f.not_up_to_date {
+        let name = if l.name.is_empty() { String::new() } else { format!("  \"{}\"", one_line(&l.name)) };
+        let _ =
+            writeln!(out, "  {}{name}  {}  ({} sync tokens)", one_line(&l.repo_id), one_line(&l.reason), l.user_tokens);
+    }
+    if f.has_token_table {
+        let _ = writeln!(out, "\nRows of RepoUserToken in the backup's database {done}:");
+        let _ = writeln!(
+            out,
+            "  {} sync tokens of the libraries above (their desktop clients must re-sync them)",
+            f.user_tokens
+        );
+        let _ = writeln!(out, "  {} sync tokens the backup minted on the primary", f.backup_tokens);
+    } else {
+        out.push_str("\nThe backup's database has no RepoUserToken table (the primary's other tables are not there yet): nothing to delete.\n");
+    }
+    out.push_str("Nothing else ");
+    out.push_str(if f.applied { "was changed.\n" } else { "would be changed.\n" });
+    out.push_str(
+        "\nTo start Seafile on the backup:\n\
+         \x20 1. stop seaf-backup (coordinator, gateway, fetchers), so that no head moves any more;\n\
+         \x20 2. unless replication brought them, import the primary's latest dump of seafile_db (without Repo, Branch,\n\
+         \x20    RepoHead), ccnet_db and seahub_db into the backup's MySQL;\n\
+         \x20 3. point the Seafile server's configuration at this database and at the backup's seafile-data;\n\
+         \x20 4. start seaf-server and seahub; desktop clients re-sync the libraries listed above.\n",
+    );
+    if !f.applied {
+        out.push_str("\nDry run: nothing was changed. `seaf-backup failover --apply` deletes the rows above.\n");
     }
     out
 }
@@ -263,6 +317,42 @@ mod tests {
 
     fn summary(repo_id: &str) -> LibrarySummary {
         LibrarySummary { repo_id: repo_id.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn failover_says_what_it_would_delete_and_what_remains() {
+        let f = FailoverResponse {
+            is_replica: true,
+            not_up_to_date: vec![seaf_backup_proto::admin::FailoverLibrary {
+                repo_id: A.into(),
+                name: "Photos".into(),
+                reason: "failed: block 0a1b is corrupt on the primary".into(),
+                user_tokens: 2,
+            }],
+            user_tokens: 2,
+            backup_tokens: 5,
+            has_token_table: true,
+            ..Default::default()
+        };
+        let text = failover_text(&f);
+        let want = format!(
+            "Replication into the backup's database: stopped\n\
+             \n\
+             Libraries not up to date on the backup: 1\n\
+             \x20 {A}  \"Photos\"  failed: block 0a1b is corrupt on the primary  (2 sync tokens)\n\
+             \n\
+             Rows of RepoUserToken in the backup's database would be deleted:\n\
+             \x20 2 sync tokens of the libraries above (their desktop clients must re-sync them)\n\
+             \x20 5 sync tokens the backup minted on the primary\n\
+             Nothing else would be changed.\n"
+        );
+        assert!(text.starts_with(&want), "{text}");
+        assert!(
+            text.ends_with("Dry run: nothing was changed. `seaf-backup failover --apply` deletes the rows above.\n")
+        );
+        let applied = failover_text(&FailoverResponse { applied: true, ..f });
+        assert!(applied.contains("database deleted:\n") && applied.contains("Nothing else was changed.\n"));
+        assert!(!applied.contains("Dry run"));
     }
 
     #[test]

@@ -126,6 +126,13 @@ impl AdminService for Fake {
         let queued = if request.into_inner().repo_id.is_empty() { 3 } else { 1 };
         Ok(Response::new(RetryResponse { queued }))
     }
+
+    async fn failover(
+        &self,
+        _: Request<seaf_backup_proto::admin::FailoverRequest>,
+    ) -> Result<Response<seaf_backup_proto::admin::FailoverResponse>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
 }
 
 /// Serves a [`Fake`] on 127.0.0.1; returns its URL and its count of Sync calls.

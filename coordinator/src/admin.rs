@@ -162,19 +162,7 @@ impl AdminService for Admin {
         match &*self.c.replication.lock().expect("replication lock") {
             Replication::None => {}
             Replication::Unknown(why) => out.replication_unknown = why.clone(),
-            Replication::Replica(channels) => {
-                out.replication = channels
-                    .iter()
-                    .map(|ch| admin::ReplicationChannel {
-                        name: ch.name.clone(),
-                        source: ch.source.clone(),
-                        io_running: ch.io_running.clone(),
-                        sql_running: ch.sql_running.clone(),
-                        seconds_behind: ch.seconds_behind,
-                        last_error: ch.last_error.clone(),
-                    })
-                    .collect()
-            }
+            Replication::Replica(channels) => out.replication = channels.iter().map(wire_channel).collect(),
         }
         Ok(Response::new(out))
     }
@@ -324,5 +312,43 @@ impl AdminService for Admin {
         }
         tracing::info!(count = ids.len(), "failed libraries queued again");
         Ok(Response::new(admin::RetryResponse { queued: ids.len() as u32 }))
+    }
+
+    async fn failover(
+        &self,
+        req: Request<admin::FailoverRequest>,
+    ) -> Result<Response<admin::FailoverResponse>, Status> {
+        let f = crate::failover::failover(&self.c, req.into_inner().apply).await?;
+        Ok(Response::new(admin::FailoverResponse {
+            applied: f.applied,
+            is_replica: f.is_replica,
+            replication_running: f.running.iter().map(wire_channel).collect(),
+            replication_unknown: f.replication_unknown.unwrap_or_default(),
+            not_up_to_date: f
+                .plan
+                .not_up_to_date
+                .iter()
+                .map(|(l, reason, n)| admin::FailoverLibrary {
+                    repo_id: l.repo_id.to_string(),
+                    name: l.name.clone(),
+                    reason: reason.clone(),
+                    user_tokens: *n,
+                })
+                .collect(),
+            user_tokens: f.plan.user_tokens,
+            backup_tokens: f.plan.backup_tokens,
+            has_token_table: f.plan.has_token_table,
+        }))
+    }
+}
+
+fn wire_channel(ch: &crate::replication::Channel) -> admin::ReplicationChannel {
+    admin::ReplicationChannel {
+        name: ch.name.clone(),
+        source: ch.source.clone(),
+        io_running: ch.io_running.clone(),
+        sql_running: ch.sql_running.clone(),
+        seconds_behind: ch.seconds_behind,
+        last_error: ch.last_error.clone(),
     }
 }

@@ -52,6 +52,19 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// What a failover deletes (or would) from the backup's `RepoUserToken`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailoverPlan {
+    /// Libraries not up to date, each with why and its users' token count.
+    pub not_up_to_date: Vec<(Library, String, u64)>,
+    /// Users' tokens of those libraries.
+    pub user_tokens: u64,
+    /// Tokens the backup minted.
+    pub backup_tokens: u64,
+    /// Whether the backup's database has a `RepoUserToken` table at all.
+    pub has_token_table: bool,
+}
+
 /// How a success report ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Publish {
@@ -565,6 +578,88 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| parse_repo(r.get::<String, _>(0).as_str(), "seaf_backup_token.repo_id")).collect()
+    }
+
+    /// The failover's work, in one transaction: the libraries the backup does not hold at the
+    /// primary's last known head (failed, never backed up, behind, or notified since the last
+    /// backup), their users' tokens and the backup's own tokens in `RepoUserToken`; with `apply`,
+    /// those rows are deleted (and `seaf_backup_token` emptied) in the same transaction, so the
+    /// counts returned are exactly what was deleted.
+    pub async fn failover(&self, apply: bool) -> Result<FailoverPlan, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {LIBRARY_COLUMNS} FROM seaf_backup_library WHERE deleted = 0 AND (failed = 1 \
+             OR backup_head IS NULL OR primary_head IS NULL OR primary_head <> backup_head \
+             OR (notified_at IS NOT NULL AND (synced_from IS NULL OR notified_at > synced_from))) \
+             ORDER BY repo_id FOR UPDATE"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let libs: Vec<Library> = rows.iter().map(library_from_row).collect::<Result<_, _>>()?;
+        let has_token_table = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'RepoUserToken'",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+            > 0;
+        let mut plan = FailoverPlan { has_token_table, ..FailoverPlan::default() };
+        // A user's token is any RepoUserToken row of the library that the backup did not mint.
+        const USERS: &str = "FROM RepoUserToken u WHERE NOT EXISTS \
+             (SELECT 1 FROM seaf_backup_token t WHERE t.repo_id = u.repo_id AND t.token = u.token)";
+        const OURS: &str = "RepoUserToken u JOIN seaf_backup_token t ON t.repo_id = u.repo_id AND t.token = u.token";
+        let mut counts = std::collections::HashMap::new();
+        if has_token_table && !libs.is_empty() {
+            let mut q: QueryBuilder<MySql> =
+                QueryBuilder::new(format!("SELECT u.repo_id, COUNT(*) {USERS} AND u.repo_id IN ("));
+            let mut ids = q.separated(", ");
+            for l in &libs {
+                ids.push_bind(l.repo_id.to_string());
+            }
+            q.push(") GROUP BY u.repo_id");
+            for r in q.build().fetch_all(&mut *tx).await? {
+                counts.insert(r.get::<String, _>(0).trim().to_owned(), r.get::<i64, _>(1) as u64);
+            }
+        }
+        if has_token_table {
+            plan.backup_tokens =
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {OURS}")).fetch_one(&mut *tx).await? as u64;
+        }
+        for l in libs {
+            let reason = if l.failed {
+                format!("failed: {}", l.last_error.as_deref().unwrap_or("no error recorded"))
+            } else if l.backup_head.is_none() {
+                "never backed up".to_owned()
+            } else if l.primary_head.is_some() && l.primary_head != l.backup_head {
+                format!(
+                    "behind: the backup holds {}, the primary {}",
+                    l.backup_head.map(|h| h.to_string()).unwrap_or_default(),
+                    l.primary_head.map(|h| h.to_string()).unwrap_or_default()
+                )
+            } else {
+                "a change on the primary is not backed up yet".to_owned()
+            };
+            let n = counts.get(l.repo_id.as_str()).copied().unwrap_or(0);
+            plan.user_tokens += n;
+            plan.not_up_to_date.push((l, reason, n));
+        }
+        if apply {
+            if has_token_table {
+                sqlx::query(&format!("DELETE u FROM {OURS}")).execute(&mut *tx).await?;
+                if !plan.not_up_to_date.is_empty() {
+                    let mut q: QueryBuilder<MySql> = QueryBuilder::new("DELETE FROM RepoUserToken WHERE repo_id IN (");
+                    let mut ids = q.separated(", ");
+                    for (l, _, _) in &plan.not_up_to_date {
+                        ids.push_bind(l.repo_id.to_string());
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
+            }
+            sqlx::query("DELETE FROM seaf_backup_token").execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(plan)
     }
 
     pub async fn skipped(&self, repo: &RepoId) -> Result<Vec<Skipped>, DbError> {

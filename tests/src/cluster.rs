@@ -27,6 +27,8 @@ pub struct ClusterOptions {
     pub shutdown_grace: String,
     /// Serve the coordinator's Prometheus metrics (see [`Cluster::metrics`]).
     pub metrics: bool,
+    /// The backup's database (default: a fresh one on the shared MariaDB), e.g. on a replica.
+    pub database_url: Option<String>,
 }
 
 impl Default for ClusterOptions {
@@ -41,6 +43,7 @@ impl Default for ClusterOptions {
             retry_delay: "200ms".into(),
             shutdown_grace: "5s".into(),
             metrics: false,
+            database_url: None,
         }
     }
 }
@@ -68,7 +71,7 @@ impl Cluster {
     /// Starts everything against a primary that is already served.
     pub fn start(dir: &Path, primary: Primary, opts: &ClusterOptions) -> Cluster {
         let hint = dir.file_name().and_then(|n| n.to_str()).unwrap_or("cluster").to_owned();
-        let db_url = MariaDb::shared().fresh_database(&hint);
+        let db_url = opts.database_url.clone().unwrap_or_else(|| MariaDb::shared().fresh_database(&hint));
         let redis_dir = dir.join("redis");
         std::fs::create_dir_all(&redis_dir).unwrap();
         let redis = Redis::start(&redis_dir);

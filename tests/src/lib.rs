@@ -277,7 +277,11 @@ impl Primary {
     /// A stock primary: `generate` also writes seaf-server's tables into a fresh database, and
     /// [`Primary::serve`] serves like a stock seaf-server (per-library tokens, no repo list).
     pub fn generate_stock(dir: &Path, args: &[&str]) -> Primary {
-        let url = crate::services::fresh_database("stock_primary");
+        Primary::generate_stock_in(dir, args, crate::services::fresh_database("stock_primary"))
+    }
+
+    /// [`Primary::generate_stock`] into the (existing, empty) database at `url`.
+    pub fn generate_stock_in(dir: &Path, args: &[&str], url: String) -> Primary {
         let mut p = Primary::generate(dir, &[args, &["--database-url", url.as_str()]].concat());
         p.database_url = Some(url);
         p

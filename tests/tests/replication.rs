@@ -1,14 +1,17 @@
 //! The replication guard, with two real MariaDB servers replicating: the backup's database is a
 //! replica of the primary's, as Seafile's documented backup setup has it. The coordinator refuses
 //! to run on a replica that replicates `Repo`, `Branch` or `RepoHead` and names the missing
-//! `replicate-ignore-table` lines; on a correct replica it runs and shows the replication state.
+//! `replicate-ignore-table` lines; on a correct replica it runs and shows the replication state,
+//! and `seaf-backup failover` prepares that replica for Seafile exactly as it says.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use seaf_backup_tests::cluster::{Cluster, ClusterOptions};
 use seaf_backup_tests::services::{Redis, ReplicatedPair};
-use seaf_backup_tests::{Cmd, Proc, SYNC_TOKEN, bin, execute, query, tool};
+use seaf_backup_tests::{Cmd, Primary, Proc, SYNC_TOKEN, bin, execute, query, tool};
 
 const DB: &str = "seafile_db";
 
@@ -42,6 +45,16 @@ fn config(dir: &Path, pair: &ReplicatedPair, redis: &Redis) -> std::path::PathBu
     );
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Replica options that leave out exactly the backup's three tables. (A wildcard such as `Repo%`
+/// would also leave out RepoOwner and RepoUserToken.)
+fn correct_filters() -> Vec<String> {
+    vec![
+        format!("--replicate-wild-ignore-table={DB}.RepoHea_"),
+        format!("--replicate-ignore-table={DB}.Repo"),
+        format!("--replicate-ignore-table={DB}.Branch"),
+    ]
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
@@ -79,12 +92,7 @@ fn a_replica_that_replicates_the_backups_tables_is_refused_with_the_fix() {
 #[test]
 fn a_correct_replica_runs_and_shows_its_replication_state() {
     let dir = tempfile::tempdir().unwrap();
-    // (A wildcard such as `Repo%` would also leave out RepoOwner and RepoUserToken.)
-    let pair = ReplicatedPair::start(&[
-        format!("--replicate-wild-ignore-table={DB}.RepoHea_"),
-        format!("--replicate-ignore-table={DB}.Repo"),
-        format!("--replicate-ignore-table={DB}.Branch"),
-    ]);
+    let pair = ReplicatedPair::start(&correct_filters());
     primary_rows(&pair);
     let replica_db = pair.replica.database_url(DB);
     // The other tables replicate; the backup's own do not.
@@ -128,4 +136,85 @@ fn a_correct_replica_runs_and_shows_its_replication_state() {
     wait_for("the replication health to be NOT_SERVING", || health().contains("NOT_SERVING"));
     p.terminate();
     p.wait(Duration::from_secs(30)).unwrap();
+}
+
+fn token_rows(url: &str) -> BTreeSet<(String, String)> {
+    query(url, "SELECT repo_id, token FROM RepoUserToken").into_iter().map(|r| (r[0].clone(), r[1].clone())).collect()
+}
+
+/// The seed's setup for a stock primary: the primary's database replicated into the backup's
+/// (but for the three tables), the whole cluster backing the primary up, one library failed. The
+/// dry run says what it would delete and changes nothing; `--apply` is refused while replication
+/// runs; once it is stopped, `--apply` deletes exactly the rows the dry run named.
+#[test]
+fn failover_does_exactly_what_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = ReplicatedPair::start(&correct_filters());
+    execute(&pair.source.url, &format!("CREATE DATABASE {DB}"));
+    let mut primary =
+        Primary::generate_stock_in(dir.path(), &["--libraries", "4", "--seed", "31"], pair.source.database_url(DB));
+    let damaged: serde_json::Value =
+        serde_json::from_str(primary.sim(&["damage", "--corrupt-block"]).assert_ok().stdout.trim()).unwrap();
+    let bad = damaged["library"].as_str().or(damaged["repo_id"].as_str()).expect("damaged library").to_owned();
+    primary.serve(&[]);
+    let replica_db = pair.replica.database_url(DB);
+    let opts = ClusterOptions { database_url: Some(replica_db.clone()), ..ClusterOptions::default() };
+    let c = Cluster::start(dir.path(), primary, &opts);
+    c.wait_for("three libraries synchronized and one failed", Duration::from_secs(90), || {
+        let s = c.cli(&["status"]).stdout;
+        s.contains("Number of synchronized libraries: 3") && s.contains("Number of libraries failed to sync: 1")
+    });
+    pair.wait_caught_up();
+    let before = token_rows(&replica_db);
+    let ours: BTreeSet<(String, String)> = query(&replica_db, "SELECT repo_id, token FROM seaf_backup_token")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert_eq!(ours.len(), 4, "a token minted per library, replicated back into the backup's RepoUserToken");
+    assert!(ours.is_subset(&before));
+    let users_of_bad = before.iter().filter(|row| row.0 == bad && !ours.contains(*row)).count();
+    assert_eq!(users_of_bad, 1, "the generated owner's token of the failed library");
+
+    // Replication still runs: the dry run says so, --apply refuses, nothing changes.
+    let dry = c.cli(&["failover"]);
+    dry.assert_ok();
+    assert!(dry.stdout.contains("STILL RUNNING") && dry.stdout.contains("STOP ALL SLAVES"), "{}", dry.stdout);
+    let refused = c.cli(&["failover", "--apply"]);
+    assert_eq!(refused.code, Some(2), "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("still running") && refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(token_rows(&replica_db), before);
+
+    execute(&pair.replica.url, "STOP ALL SLAVES");
+    let dry = c.cli(&["failover"]);
+    dry.assert_ok();
+    let text = &dry.stdout;
+    assert!(text.starts_with("Replication into the backup's database: stopped\n"), "{text}");
+    assert!(text.contains("Libraries not up to date on the backup: 1\n"), "{text}");
+    let line = text.lines().find(|l| l.trim_start().starts_with(&bad)).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("failed: ") && line.ends_with("(1 sync tokens)"), "{line}");
+    assert!(text.contains("Rows of RepoUserToken in the backup's database would be deleted:"), "{text}");
+    assert!(text.contains("  1 sync tokens of the libraries above"), "{text}");
+    assert!(text.contains("  4 sync tokens the backup minted on the primary"), "{text}");
+    assert!(text.contains("Dry run: nothing was changed."), "{text}");
+    let j = c.cli(&["--json", "failover"]).json();
+    assert_eq!((j["applied"].as_bool(), j["is_replica"].as_bool()), (Some(false), Some(true)), "{j}");
+    assert_eq!((j["user_tokens"].as_u64(), j["backup_tokens"].as_u64()), (Some(1), Some(4)), "{j}");
+    assert_eq!(j["not_up_to_date"][0]["repo_id"], bad.as_str());
+    assert_eq!(token_rows(&replica_db), before, "a dry run changes nothing");
+
+    let applied = c.cli(&["failover", "--apply"]);
+    applied.assert_ok();
+    assert!(applied.stdout.contains("Rows of RepoUserToken in the backup's database deleted:"), "{}", applied.stdout);
+    assert!(applied.stdout.contains("Nothing else was changed."), "{}", applied.stdout);
+    let want: BTreeSet<(String, String)> =
+        before.iter().filter(|row| row.0 != bad && !ours.contains(*row)).cloned().collect();
+    assert_eq!(token_rows(&replica_db), want, "exactly the printed rows were deleted");
+    assert_eq!(want.len(), before.len() - 1 - 4);
+    assert!(query(&replica_db, "SELECT * FROM seaf_backup_token").is_empty());
+    // The primary's own database is not touched.
+    assert_eq!(token_rows(&pair.source.database_url(DB)).len(), before.len());
 }
