@@ -115,7 +115,7 @@ FULL = "rel-seaf-backup"
 COORD, GW, FETCH = f"{FULL}-coordinator", f"{FULL}-gateway", f"{FULL}-fetcher"
 SECRET_ENV = {
     COORD: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token", "SEAF_BACKUP__DATABASE__URL": "database-url",
-            "SEAF_BACKUP__REDIS__URL": "redis-url"},
+            "SEAF_BACKUP__REDIS__URL": "redis-url", "SEAF_BACKUP__PRIMARY__DATABASE_URL": "primary-database-url"},
     GW: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token", "SEAF_BACKUP__GATEWAY__JWT_PRIVATE_KEY": "jwt-private-key"},
     FETCH: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token"},
 }
@@ -221,7 +221,8 @@ def check_render(name, docs, text, secret_name, gw_replicas, fetch_replicas, sec
 
 
 test_secrets = {"sync-token": values["backup"]["syncToken"], "jwt-private-key": values["gateway"]["jwtPrivateKey"],
-                "database-url": values["database"]["url"], "redis-url": values["redis"]["url"]}
+                "database-url": values["database"]["url"], "redis-url": values["redis"]["url"],
+                "primary-database-url": values["primary"]["databaseUrl"]}
 docs, text = load("test")
 conf = check_render("test values", docs, text, FULL, values["gateway"]["replicas"], values["fetcher"]["replicas"], test_secrets)
 check(conf["backup"]["primary_url"] == values["backup"]["primaryUrl"], "primary_url is not the value's")
@@ -242,6 +243,7 @@ conf = check_render("defaults", docs, text, FULL, 2, 2,
                     {"sync-token": "min-token", "database-url": "mysql://u:p@db/seafile_db", "redis-url": "redis://redis:6379/0"})
 check(conf["backup"]["sync_poll_interval"] == 1, f"default sync_poll_interval {conf['backup']['sync_poll_interval']}")
 check("jwt-private-key" not in by_kind(docs, "Secret")[FULL]["data"], "an empty jwtPrivateKey is in the Secret")
+check("primary-database-url" not in by_kind(docs, "Secret")[FULL]["data"], "an empty primary.databaseUrl is in the Secret")
 
 docs, text = load("five")
 check(by_kind(docs, "Deployment")[FETCH]["spec"]["replicas"] == 5, "--set fetcher.replicas=5 does not give 5 fetchers")
