@@ -100,3 +100,26 @@ fn scaleout_bench_runs_with_one_and_two_fetchers() {
     }
     assert_eq!(runs[0]["speedup"].as_f64(), Some(1.0), "{j}");
 }
+
+/// The poll benchmark on a stock primary's database of 300 libraries, two polls: it runs to the end
+/// and reports both polls and the coordinator's peak RSS. Timings are not checked.
+#[test]
+fn pollbench_runs_on_a_small_primary_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = Cmd::new(bin("seaf-backup-pollbench"))
+        .args(["--libraries", "300", "--changed", "30", "--polls", "2", "--json", "--dir"])
+        .args([dir.path().join("pollbench")])
+        .timeout(Duration::from_secs(300))
+        .run();
+    ran.assert_ok();
+    let j: Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    let polls = j["polls"].as_array().unwrap_or_else(|| panic!("no polls in {j}"));
+    assert_eq!(polls.len(), 2, "{j}");
+    for p in polls {
+        assert_eq!(p["listed"], 300, "{j}");
+        assert!(p["seconds"].as_f64().is_some_and(|s| s > 0.0), "{j}");
+    }
+    assert_eq!((polls[0]["kind"].as_str(), polls[0]["queued"].as_u64()), (Some("first"), Some(300)), "{j}");
+    assert!(polls[1..].iter().any(|p| p["kind"] == "steady" && p["queued"].as_u64() >= Some(30)), "{j}");
+    assert!(j["coordinator"]["peak_rss_mib"].as_f64().is_some_and(|m| m > 0.0), "{j}");
+}
