@@ -1,6 +1,5 @@
 //! `seafbackup.admin.v1.AdminService`: what `seaf-backup` and grpcurl talk to.
 
-use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use seaf_objects::RepoId;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
-use crate::coordinator::{Coordinator, EventKind, redis_err};
+use crate::coordinator::{Coordinator, EventKind, QueueView};
 use crate::db::{Library, now_ms};
 use crate::replication::Replication;
 
@@ -21,38 +20,6 @@ pub struct Admin {
     pub c: Arc<Coordinator>,
     /// Ends open `Sync` streams when the coordinator shuts down (they would hold it up).
     pub shutdown: tokio_util::sync::CancellationToken,
-}
-
-/// The queue's contents at one moment, to tell waiting from syncing.
-struct QueueView {
-    waiting: HashSet<String>,
-    leased: HashSet<String>,
-}
-
-impl QueueView {
-    async fn load(c: &Coordinator) -> Result<QueueView, ApiError> {
-        let (ready, leased, followup) = c.queue.snapshot().await.map_err(redis_err)?;
-        Ok(QueueView { waiting: ready.into_iter().chain(followup).collect(), leased: leased.into_iter().collect() })
-    }
-
-    fn state(&self, lib: &Library) -> LibraryState {
-        let id = lib.repo_id.to_string();
-        if lib.deleted {
-            LibraryState::Deleted
-        } else if lib.failed {
-            LibraryState::Failed
-        } else if self.leased.contains(&id) {
-            LibraryState::Syncing
-        } else if self.waiting.contains(&id)
-            || lib.backup_head.is_none()
-            || lib.force_next
-            || lib.primary_head != lib.backup_head
-        {
-            LibraryState::Waiting
-        } else {
-            LibraryState::Synchronized
-        }
-    }
 }
 
 fn summary(c: &Coordinator, lib: &Library, state: LibraryState) -> admin::LibrarySummary {

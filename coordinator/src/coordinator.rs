@@ -3,17 +3,18 @@
 //!
 //! The gRPC handlers (`internal.rs`, `admin.rs`) only translate to and from these methods.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use seaf_backup_proto::ApiError;
+use seaf_backup_proto::admin::LibraryState;
 use seaf_backup_proto::internal::{self, Job};
 use seaf_backup_service::config::CoordinatorConfig;
 use seaf_objects::{ObjectId, RepoId};
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::db::{Db, DbError, Notified, Publish, Skipped, now_ms};
+use crate::db::{Db, DbError, Library, Notified, Publish, Skipped, now_ms};
 use crate::queue::{Enqueued, Holder, Queue, Renewal};
 use crate::replication::Replication;
 use crate::tokens::{TokenError, Tokens};
@@ -57,6 +58,9 @@ pub struct Coordinator {
     progress: Mutex<HashMap<RepoId, internal::Progress>>,
     /// The backup database's replication status, refreshed by the upkeep task, for `Status`.
     pub replication: Mutex<Replication>,
+    /// The oldest notification (ms) of each library not yet covered by a published head, for the
+    /// notification → head latency.
+    notified: Mutex<HashMap<RepoId, i64>>,
 }
 
 impl From<DbError> for ApiError {
@@ -103,6 +107,7 @@ impl Coordinator {
             events: broadcast::channel(4096).0,
             progress: Mutex::default(),
             replication: Mutex::new(Replication::None),
+            notified: Mutex::default(),
         }
     }
 
@@ -139,6 +144,7 @@ impl Coordinator {
         for (repo, commit) in parsed {
             match self.db.note_notified(&repo, commit.as_ref(), now).await? {
                 Notified::Queue => {
+                    self.notified.lock().expect("notified lock").entry(repo.clone()).or_insert(now);
                     self.schedule(&repo, now).await?;
                     accepted += 1;
                 }
@@ -323,6 +329,7 @@ impl Coordinator {
                 match published {
                     Publish::Published { seq } => {
                         metrics::counter!(REPORTS, "outcome" => "published").increment(1);
+                        self.record_publish_latency(&repo, leased_at, now);
                         tracing::info!(%repo, %head, fetcher = req.fetcher_id, followup, "head published");
                         if followup {
                             self.schedule(&repo, now).await?;
@@ -383,6 +390,18 @@ impl Coordinator {
         }
     }
 
+    /// Observes notification → head for the oldest notification this job covered (one made before
+    /// its lease: the job read the primary's head after it).
+    fn record_publish_latency(&self, repo: &RepoId, leased_at: i64, now: i64) {
+        let mut notified = self.notified.lock().expect("notified lock");
+        if let Some(&at) = notified.get(repo)
+            && at <= leased_at
+        {
+            notified.remove(repo);
+            metrics::histogram!(PUBLISH_SECONDS).record((now - at).max(0) as f64 / 1000.0);
+        }
+    }
+
     /// The primary refused the job's token. A token older than the job (revoked since, or its
     /// user no longer owns the library) is replaced and the library queued again at once, without
     /// counting an attempt: true. A token minted for this very job and refused already is a real
@@ -436,9 +455,43 @@ impl Coordinator {
     }
 }
 
+/// The queue's contents at one moment, to tell waiting from syncing.
+pub struct QueueView {
+    pub waiting: HashSet<String>,
+    pub leased: HashSet<String>,
+}
+
+impl QueueView {
+    pub async fn load(c: &Coordinator) -> Result<QueueView, ApiError> {
+        let (ready, leased, followup) = c.queue.snapshot().await.map_err(redis_err)?;
+        Ok(QueueView { waiting: ready.into_iter().chain(followup).collect(), leased: leased.into_iter().collect() })
+    }
+
+    pub fn state(&self, lib: &Library) -> LibraryState {
+        let id = lib.repo_id.to_string();
+        if lib.deleted {
+            LibraryState::Deleted
+        } else if lib.failed {
+            LibraryState::Failed
+        } else if self.leased.contains(&id) {
+            LibraryState::Syncing
+        } else if self.waiting.contains(&id)
+            || lib.backup_head.is_none()
+            || lib.force_next
+            || lib.primary_head != lib.backup_head
+        {
+            LibraryState::Waiting
+        } else {
+            LibraryState::Synchronized
+        }
+    }
+}
+
 /// Reports by outcome: published, stale, unapplied, retrying, failed, handed_back, ignored,
 /// token_replaced.
 pub const REPORTS: &str = "seaf_backup_reports_total";
+/// Notification → head published, for each notification a published head covered first.
+pub const PUBLISH_SECONDS: &str = "seaf_backup_publish_latency_seconds";
 /// Jobs handed to fetchers.
 pub const LEASES: &str = "seaf_backup_leases_total";
 /// Leases that expired without a report (their fetcher died or hung): the library was queued again.

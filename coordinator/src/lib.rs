@@ -17,6 +17,7 @@ pub mod admin;
 pub mod coordinator;
 pub mod db;
 pub mod failover;
+pub mod gauges;
 pub mod internal;
 pub mod poller;
 pub mod queue;

@@ -30,6 +30,8 @@ pub enum Source {
 
 /// How long each successful poll took (list, record, mark deletions, queue).
 pub const POLL_SECONDS: &str = "seaf_backup_poll_duration_seconds";
+/// When the last poll succeeded (Unix seconds): alert when it is older than 2× the interval.
+pub const POLL_LAST_SUCCESS: &str = "seaf_backup_poll_last_success_timestamp_seconds";
 /// Libraries the last successful poll listed.
 pub const POLL_LIBRARIES: &str = "seaf_backup_poll_libraries";
 
@@ -60,6 +62,7 @@ impl Poller {
                     let seconds = started.elapsed().as_secs_f64();
                     metrics::histogram!(POLL_SECONDS).record(seconds);
                     metrics::gauge!(POLL_LIBRARIES).set(r.listed as f64);
+                    metrics::gauge!(POLL_LAST_SUCCESS).set(now_ms() as f64 / 1000.0);
                     tracing::info!(
                         listed = r.listed,
                         deleted = r.deleted,

@@ -3,6 +3,7 @@
 //! * put libraries whose lease expired (their fetcher died) back in the queue;
 //! * refresh the backup database's replication status (for `status`), and stop serving should a
 //!   replica start replicating the backup's own tables;
+//! * every [`crate::gauges::REFRESH_TICKS`] ticks, refresh the metrics' gauges;
 //! * report health: SERVING only while MySQL and Redis both answer (and replication, on a
 //!   replica, leaves the backup's tables alone). The service [`REPLICATION_SERVICE`] is SERVING
 //!   while a replica's IO and SQL threads both run, NOT_SERVING when one stopped.
@@ -28,8 +29,10 @@ pub const REPLICATION_SERVICE: &str = "seafbackup.Replication";
 pub async fn run(c: Arc<Coordinator>, health: HealthReporter, shutdown: CancellationToken) {
     let mut serving = None;
     let mut replicating = None;
+    let mut ticks = 0u32;
     loop {
         let r = c.db.replication().await;
+        crate::gauges::replication(&r);
         if let Replication::Replica(channels) = &r {
             let healthy = channels.iter().all(|ch| ch.healthy());
             if replicating != Some(healthy) {
@@ -55,6 +58,13 @@ pub async fn run(c: Arc<Coordinator>, health: HealthReporter, shutdown: Cancella
                 false
             }
         };
+        if ok
+            && ticks.is_multiple_of(crate::gauges::REFRESH_TICKS)
+            && let Err(e) = crate::gauges::refresh(&c).await
+        {
+            tracing::warn!("refreshing the metrics: {}", seaf_backup_service::logging::error_chain(&e));
+        }
+        ticks = ticks.wrapping_add(1);
         if serving != Some(ok) {
             let status =
                 if ok { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
@@ -71,7 +81,12 @@ pub async fn run(c: Arc<Coordinator>, health: HealthReporter, shutdown: Cancella
 }
 
 async fn tick(c: &Coordinator) -> anyhow::Result<()> {
-    c.db.ping().await?;
+    let mysql = c.db.ping().await;
+    metrics::gauge!(crate::gauges::MYSQL_UP).set(mysql.is_ok() as u8 as f64);
+    let redis = c.queue.ping().await;
+    metrics::gauge!(crate::gauges::REDIS_UP).set(redis.is_ok() as u8 as f64);
+    mysql?;
+    redis?;
     let refusal = match &*c.replication.lock().expect("replication lock") {
         Replication::Replica(channels) => crate::replication::refusal(c.db.database(), channels),
         _ => None,

@@ -55,6 +55,9 @@ struct RunArgs {
     /// The seafile-data directory, overriding [store] path.
     #[arg(long)]
     store: Option<PathBuf>,
+    /// Serve Prometheus metrics at GET /metrics on this address, overriding [fetcher] metrics_listen.
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]
@@ -235,6 +238,11 @@ async fn run_worker(a: RunArgs) -> anyhow::Result<()> {
         seaf_backup_service::shutdown::signal().await;
         trigger.cancel();
     });
+    if let Some(addr) = a.metrics_listen.or(f.metrics_listen) {
+        // Outlives the worker's shutdown: the last counters stay readable until the process ends.
+        let bound = seaf_backup_service::metrics::serve(addr, tokio_util::sync::CancellationToken::new()).await?;
+        println!("metrics listening on {bound}");
+    }
     // Tests and scripts wait for this line.
     println!("fetcher {fetcher_id} running against {}", f.coordinator_url);
     use std::io::Write;

@@ -119,6 +119,7 @@ impl Worker {
         };
         tracing::info!(%repo, attempt = job.attempt, force = job.force, "job started");
         let started = std::time::Instant::now();
+        metrics::gauge!(JOBS_RUNNING).increment(1.0);
         // A stock primary: the library's own token, minted by the coordinator; else the shared one.
         let token = if job.sync_token.is_empty() { &self.opts.sync_token } else { &job.sync_token };
         let repo_client = self.client.repo(repo.clone(), token.clone());
@@ -169,6 +170,9 @@ impl Worker {
         };
         beats.abort();
         let seconds = started.elapsed().as_secs_f64();
+        metrics::gauge!(JOBS_RUNNING).decrement(1.0);
+        metrics::histogram!(JOB_SECONDS).record(seconds);
+        record_fetched(&fetch.progress().stats());
 
         match end {
             JobEnd::Fetched(head, report) => {
@@ -190,6 +194,12 @@ impl Worker {
                     base_head: job.base_head.clone(),
                 };
                 let answer = self.report(&job, Outcome::Success(success)).await;
+                let outcome = match &answer {
+                    Some(r) if r.published => "published",
+                    Some(_) => "stale",
+                    None => "unreported",
+                };
+                metrics::counter!(JOBS, "outcome" => outcome).increment(1);
                 match answer {
                     Some(r) if r.published => {
                         tracing::info!(%repo, %head, commits = s.commits.objects, fs = s.fs.objects, blocks = s.blocks.objects, seconds, "head published");
@@ -206,6 +216,14 @@ impl Worker {
                 // Only the coordinator can replace a library token; a refused shared token is a
                 // configuration error it cannot fix.
                 let token_refused = auth && !job.sync_token.is_empty();
+                let outcome = if token_refused {
+                    "token_refused"
+                } else if transient {
+                    "failed_transient"
+                } else {
+                    "failed"
+                };
+                metrics::counter!(JOBS, "outcome" => outcome).increment(1);
                 tracing::warn!(%repo, transient, token_refused, seconds, "job failed: {error}");
                 let failure = internal::Failure {
                     error,
@@ -216,8 +234,14 @@ impl Worker {
                 };
                 self.report(&job, Outcome::Failure(failure)).await;
             }
-            JobEnd::HandBack => self.hand_back(&job).await,
-            JobEnd::LeaseLost => tracing::info!(%repo, "lease lost to another job; stopped"),
+            JobEnd::HandBack => {
+                metrics::counter!(JOBS, "outcome" => "handed_back").increment(1);
+                self.hand_back(&job).await
+            }
+            JobEnd::LeaseLost => {
+                metrics::counter!(JOBS, "outcome" => "lease_lost").increment(1);
+                tracing::info!(%repo, "lease lost to another job; stopped")
+            }
         }
     }
 
@@ -279,6 +303,25 @@ impl Worker {
                 None
             }
         }
+    }
+}
+
+/// Jobs running in this process.
+pub const JOBS_RUNNING: &str = "seaf_backup_fetcher_jobs_running";
+/// Jobs ended, by outcome: published, stale, unreported, failed, failed_transient, token_refused,
+/// handed_back, lease_lost.
+pub const JOBS: &str = "seaf_backup_fetcher_jobs_total";
+/// How long each job ran, from its start to its end (before the report).
+pub const JOB_SECONDS: &str = "seaf_backup_fetcher_job_duration_seconds";
+/// Objects fetched from the primary, verified and stored, by kind (commit, fs, block).
+pub const FETCHED_OBJECTS: &str = "seaf_backup_fetched_objects_total";
+/// Their bytes as received (fs objects compressed, as stored), by kind.
+pub const FETCHED_BYTES: &str = "seaf_backup_fetched_bytes_total";
+
+fn record_fetched(s: &FetchStats) {
+    for (kind, c) in [("commit", &s.commits), ("fs", &s.fs), ("block", &s.blocks)] {
+        metrics::counter!(FETCHED_OBJECTS, "kind" => kind).increment(c.objects);
+        metrics::counter!(FETCHED_BYTES, "kind" => kind).increment(c.bytes);
     }
 }
 

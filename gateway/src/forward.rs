@@ -27,6 +27,10 @@ pub struct Forwarder {
     slots: Arc<Semaphore>,
 }
 
+/// Events passed on to `forward_url`, by outcome: ok, refused (non-2xx), failed (no answer),
+/// dropped (too many in flight).
+pub const FORWARDS: &str = "seaf_backup_gateway_forwards_total";
+
 impl Forwarder {
     pub fn new(url: Url) -> anyhow::Result<Forwarder> {
         if !matches!(url.scheme(), "http" | "https") {
@@ -46,6 +50,7 @@ impl Forwarder {
     /// Posts `body` with the same `Authorization` (and `Content-Type`, if any) in the background.
     pub fn pass_on(&self, body: Bytes, authorization: Option<HeaderValue>, content_type: Option<HeaderValue>) {
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            metrics::counter!(FORWARDS, "outcome" => "dropped").increment(1);
             tracing::warn!(url = %self.shown, "too many events in flight to forward_url; one not passed on");
             return;
         };
@@ -59,12 +64,22 @@ impl Forwarder {
             if let Some(v) = content_type {
                 req = req.header(CONTENT_TYPE, v);
             }
-            match req.send().await {
-                Ok(resp) if resp.status().is_success() => tracing::debug!(url = %this.shown, "event passed on"),
-                Ok(resp) => tracing::warn!(url = %this.shown, status = %resp.status(), "forward_url refused an event"),
+            let outcome = match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    tracing::debug!(url = %this.shown, "event passed on");
+                    "ok"
+                }
+                Ok(resp) => {
+                    tracing::warn!(url = %this.shown, status = %resp.status(), "forward_url refused an event");
+                    "refused"
+                }
                 // Without the URL inside: reqwest's error text repeats it, user info included.
-                Err(e) => tracing::warn!(url = %this.shown, error = %e.without_url(), "passing an event on failed"),
-            }
+                Err(e) => {
+                    tracing::warn!(url = %this.shown, error = %e.without_url(), "passing an event on failed");
+                    "failed"
+                }
+            };
+            metrics::counter!(FORWARDS, "outcome" => outcome).increment(1);
         });
     }
 }

@@ -149,6 +149,7 @@ pub fn router(gw: Gateway) -> Router {
         .fallback(|| async { HttpError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(count_notifications))
         .layer(
             ServiceBuilder::new()
                 // 5xx answers are logged where they arise (warn); an ERROR line per failed
@@ -167,6 +168,34 @@ pub fn router(gw: Gateway) -> Router {
                 .timeout(REQUEST_TIMEOUT),
         )
         .with_state(gw)
+}
+
+/// Notifications received (`/events`, `/v1/notify`), by endpoint and outcome: accepted, or the
+/// reason of the refusal (unauthorized, invalid, too_large, unsupported_media_type, unavailable,
+/// coordinator_error, timeout, other).
+pub const NOTIFICATIONS: &str = "seaf_backup_gateway_notifications_total";
+
+/// Counts every notification by the status it was answered with.
+async fn count_notifications(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let endpoint = match req.uri().path() {
+        "/events" | "/events/" => "events",
+        "/v1/notify" => "notify",
+        _ => return next.run(req).await,
+    };
+    let resp = next.run(req).await;
+    let outcome = match resp.status() {
+        s if s.is_success() => "accepted",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "unauthorized",
+        StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => "invalid",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        StatusCode::BAD_GATEWAY => "coordinator_error",
+        StatusCode::GATEWAY_TIMEOUT => "timeout",
+        _ => "other",
+    };
+    metrics::counter!(NOTIFICATIONS, "endpoint" => endpoint, "outcome" => outcome).increment(1);
+    resp
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, then finishes the requests in flight.

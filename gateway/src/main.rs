@@ -20,6 +20,9 @@ struct Args {
     /// Listen address, overriding gateway.listen.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at GET /metrics on this address, overriding gateway.metrics_listen.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -50,7 +53,13 @@ async fn start(args: Args) -> anyhow::Result<(tokio::net::TcpListener, Gateway)>
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%bound, coordinator = %config.gateway.coordinator_url, "gateway started");
+    let mut lines = format!("listening on {bound}\n");
+    if let Some(addr) = args.metrics_listen.or(config.gateway.metrics_listen) {
+        // Stops with the process: the metrics of a gateway that is draining are still worth reading.
+        let metrics = seaf_backup_service::metrics::serve(addr, tokio_util::sync::CancellationToken::new()).await?;
+        lines.push_str(&format!("metrics listening on {metrics}\n"));
+    }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {bound}").and_then(|()| out.flush()).context("writing to stdout")?;
+    out.write_all(lines.as_bytes()).and_then(|()| out.flush()).context("writing to stdout")?;
     Ok((listener, gw))
 }

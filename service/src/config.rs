@@ -185,6 +185,8 @@ pub struct GatewayConfig {
     pub forward_url: Option<url::Url>,
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// Where to serve Prometheus metrics (`GET /metrics`); off when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// By hand: `forward_url` may carry a password, which must not reach a log line.
@@ -202,6 +204,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("jwt_private_key", &self.jwt_private_key)
             .field("forward_url", &forward)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -214,6 +217,7 @@ impl Default for GatewayConfig {
             jwt_private_key: Secret::default(),
             forward_url: None,
             max_body_bytes: 64 * 1024,
+            metrics_listen: None,
         }
     }
 }
@@ -237,6 +241,8 @@ pub struct FetcherConfig {
     /// After SIGTERM: how long running jobs may take to finish before they are handed back.
     #[serde(with = "humantime_str")]
     pub shutdown_grace: Duration,
+    /// Where to serve Prometheus metrics (`GET /metrics`); off when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for FetcherConfig {
@@ -250,6 +256,7 @@ impl Default for FetcherConfig {
             retries: 5,
             retry_delay: Duration::from_millis(200),
             shutdown_grace: Duration::from_secs(20),
+            metrics_listen: None,
         }
     }
 }

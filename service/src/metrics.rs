@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
 /// Installs the process-wide Prometheus recorder and serves `/metrics` on `addr` until `shutdown`.
@@ -27,8 +27,16 @@ pub async fn serve(addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Res
     Ok(bound)
 }
 
+/// Buckets of every `*_seconds` histogram: from a fast request (5 ms) to a long initial backup.
+const SECONDS_BUCKETS: [f64; 16] =
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0];
+
 fn install() -> anyhow::Result<PrometheusHandle> {
-    let recorder = PrometheusBuilder::new().build_recorder();
+    // Histograms, not the exporter's default summaries: buckets aggregate across replicas.
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+        .context("histogram buckets")?
+        .build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
     // The exporter buffers histogram samples until its upkeep folds them in; run it periodically,

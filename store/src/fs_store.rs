@@ -184,8 +184,16 @@ impl FsStore {
         Ok(Staged { kind, store_id: store_id.clone(), id, temp })
     }
 
-    /// Makes the renames into `dirs`, and every rename published before, durable.
-    async fn sync_names(&self, mut dirs: HashSet<PathBuf>) -> io::Result<()> {
+    /// Makes the renames into `dirs`, and every rename published before, durable (timed in
+    /// [`BARRIER_SECONDS`]).
+    async fn sync_names(&self, dirs: HashSet<PathBuf>) -> io::Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.sync_names_untimed(dirs).await;
+        metrics::histogram!(BARRIER_SECONDS).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn sync_names_untimed(&self, mut dirs: HashSet<PathBuf>) -> io::Result<()> {
         match self.inner.durability {
             Durability::Syncfs => self.syncfs().await,
             Durability::Fsync => {
@@ -263,6 +271,9 @@ impl FsStore {
         blocking(move || inner.syncfs_now()).await
     }
 }
+
+/// Time of each durability barrier (a `syncfs`, or the directory fsyncs of one level).
+pub const BARRIER_SECONDS: &str = "seaf_backup_store_barrier_duration_seconds";
 
 pub(crate) fn object_path(root: &Path, kind: ObjectKind, store_id: &RepoId, id: &ObjectId) -> PathBuf {
     let hex = id.to_hex();

@@ -230,8 +230,25 @@ impl SyncClient {
         Ok(url)
     }
 
-    /// Sends one attempt of `call` and maps a non-2xx status to its error.
+    /// Sends one attempt of `call` and maps a non-2xx status to its error; counts it by outcome
+    /// class and times it (until the response headers).
     pub(crate) async fn send(&self, call: &Call) -> Result<Response, SyncError> {
+        let started = std::time::Instant::now();
+        let result = self.send_once(call).await;
+        metrics::histogram!(REQUEST_SECONDS).record(started.elapsed().as_secs_f64());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(SyncError::Auth { .. }) => "auth",
+            Err(SyncError::NotFound { .. } | SyncError::RepoDeleted(_)) => "missing",
+            Err(SyncError::Network { .. }) => "network",
+            Err(e) if e.status().is_some_and(|s| s >= 500) => "server_error",
+            Err(_) => "other",
+        };
+        metrics::counter!(REQUESTS, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn send_once(&self, call: &Call) -> Result<Response, SyncError> {
         let mut req = self.inner.http.request(call.method.clone(), self.url(call)?);
         if let Some(token) = &call.token {
             req = req.header(TOKEN_HEADER, token.clone());
@@ -312,7 +329,14 @@ impl SyncClient {
     }
 }
 
+/// Requests to the primary by outcome class: ok, auth (401/403), missing (404/444), network,
+/// server_error (5xx), other; plus `retried` for each retry of a transient failure.
+pub const REQUESTS: &str = "seaf_backup_primary_requests_total";
+/// Time to the response headers of each request to the primary.
+pub const REQUEST_SECONDS: &str = "seaf_backup_primary_request_duration_seconds";
+
 pub(crate) fn log_retry(endpoint: &str, e: &SyncError, delay: Duration) {
+    metrics::counter!(REQUESTS, "outcome" => "retried").increment(1);
     tracing::warn!(endpoint, kind = e.kind(), delay_ms = delay.as_millis() as u64, error = %e, "transient sync error, retrying");
 }
 

@@ -25,7 +25,8 @@ pub struct ClusterOptions {
     pub retry_delay: String,
     /// The fetchers' `shutdown_grace`.
     pub shutdown_grace: String,
-    /// Serve the coordinator's Prometheus metrics (see [`Cluster::metrics`]).
+    /// Serve every component's Prometheus metrics (see [`Cluster::metrics`] and
+    /// [`Cluster::metrics_of`]).
     pub metrics: bool,
     /// The backup's database (default: a fresh one on the shared MariaDB), e.g. on a replica.
     pub database_url: Option<String>,
@@ -65,6 +66,9 @@ pub struct Cluster {
     pub gateway: Option<Proc>,
     pub gateway_url: String,
     pub fetchers: Vec<Option<Proc>>,
+    /// `/metrics` URLs of the gateway ("gateway") and the fetchers ("fetcher-N") when
+    /// [`ClusterOptions::metrics`] is on.
+    pub component_metrics: BTreeMap<String, String>,
 }
 
 impl Cluster {
@@ -139,6 +143,7 @@ shutdown_grace = "{grace}"
             gateway: None,
             gateway_url: String::new(),
             fetchers: Vec::new(),
+            component_metrics: BTreeMap::new(),
         };
         c.start_coordinator();
         if opts.gateway {
@@ -185,9 +190,16 @@ shutdown_grace = "{grace}"
     pub fn start_gateway(&mut self) {
         let mut cmd = Command::new(bin("seaf-backup-gateway"));
         cmd.arg("--config").arg(&self.config).env("SEAF_BACKUP__GATEWAY__COORDINATOR_URL", &self.coordinator_url);
+        if self.metrics_url.is_some() {
+            cmd.args(["--metrics-listen", "127.0.0.1:0"]);
+        }
         let log = self.dir.join("gateway.log");
         let mut p = Proc::start("seaf-backup-gateway", &mut cmd, &log).unwrap();
         self.gateway_url = format!("http://{}", p.listen_addr(Duration::from_secs(60)).expect("gateway start"));
+        if self.metrics_url.is_some() {
+            let addr = p.address_line("metrics listening on", Duration::from_secs(10)).expect("gateway metrics");
+            self.component_metrics.insert("gateway".into(), format!("http://{addr}/metrics"));
+        }
         self.gateway = Some(p);
     }
 
@@ -201,8 +213,15 @@ shutdown_grace = "{grace}"
         let name = format!("fetcher-{i}");
         let mut cmd = Command::new(bin("seaf-backup-fetcher"));
         cmd.args(["run", "--id", &name, "--coordinator", &self.coordinator_url, "--config"]).arg(&self.config);
+        if self.metrics_url.is_some() {
+            cmd.args(["--metrics-listen", "127.0.0.1:0"]);
+        }
         let log = self.dir.join(format!("{name}.log"));
         let mut p = Proc::start(&name, &mut cmd, &log).unwrap();
+        if self.metrics_url.is_some() {
+            let addr = p.address_line("metrics listening on", Duration::from_secs(30)).expect("fetcher metrics");
+            self.component_metrics.insert(name.clone(), format!("http://{addr}/metrics"));
+        }
         p.wait_for_line("running", Duration::from_secs(30)).unwrap();
         self.fetchers.push(Some(p));
         i
@@ -256,13 +275,21 @@ shutdown_grace = "{grace}"
     /// The coordinator's metrics: each sample line of `/metrics` as `name{labels}` → value.
     /// Counters not yet incremented are absent (read them with `unwrap_or(0.0)`).
     pub fn metrics(&self) -> BTreeMap<String, f64> {
-        let url = self.metrics_url.as_deref().expect("a cluster started with ClusterOptions::metrics");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let text = rt.block_on(async {
-            let r = reqwest::Client::new().get(url).timeout(Duration::from_secs(10)).send().await;
-            r.and_then(|r| r.error_for_status()).unwrap_or_else(|e| panic!("GET {url}: {e}")).text().await.unwrap()
-        });
-        parse_metrics(&text)
+        parse_metrics(&scrape(self.metrics_url.as_deref().expect("a cluster started with ClusterOptions::metrics")))
+    }
+
+    /// The metrics text of a component: "coordinator", "gateway" or "fetcher-N".
+    pub fn metrics_text(&self, component: &str) -> String {
+        let url = match component {
+            "coordinator" => self.metrics_url.clone(),
+            other => self.component_metrics.get(other).cloned(),
+        };
+        scrape(&url.unwrap_or_else(|| panic!("no metrics for {component}: start with ClusterOptions::metrics")))
+    }
+
+    /// [`Cluster::metrics`] of a component.
+    pub fn metrics_of(&self, component: &str) -> BTreeMap<String, f64> {
+        parse_metrics(&self.metrics_text(component))
     }
 
     /// `seaf-backup --coordinator URL <args>`.
@@ -281,6 +308,15 @@ shutdown_grace = "{grace}"
         all.extend_from_slice(args);
         self.primary.sim(&all)
     }
+}
+
+/// `GET url` → its body; panics on an error.
+pub fn scrape(url: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new().get(url).timeout(Duration::from_secs(10)).send().await;
+        r.and_then(|r| r.error_for_status()).unwrap_or_else(|e| panic!("GET {url}: {e}")).text().await.unwrap()
+    })
 }
 
 /// Prometheus text format → `name{labels}` → value (comments skipped).

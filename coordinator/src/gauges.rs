@@ -1,0 +1,90 @@
+//! The coordinator's gauges, refreshed by the upkeep task every [`REFRESH_TICKS`] of
+//! `reap_interval` (10 s by default): libraries by state,
+//! the backup lag, the queue, the stores it depends on and the replication of its database.
+//!
+//! The lag of a library is the time since the primary's head moved without the backup following
+//! (`behind_since`, set by the poll or a notification, cleared when the head is published). It is
+//! exported as its maximum and as counts of libraries at or below each bound — never one series
+//! per library, so 100,000 libraries cost a dozen series.
+
+use seaf_backup_proto::admin::LibraryState;
+
+use crate::coordinator::{Coordinator, QueueView};
+use crate::db::now_ms;
+use crate::replication::Replication;
+
+/// The library gauges are recomputed every this many upkeep ticks (each reads every library row).
+pub const REFRESH_TICKS: u32 = 5;
+
+/// Libraries by state: synchronized, waiting, syncing, failed, deleted.
+pub const LIBRARIES: &str = "seaf_backup_libraries";
+/// The largest lag of any library not deleted (0 when every one is up to date).
+pub const LAG_MAX: &str = "seaf_backup_backup_lag_seconds_max";
+/// Libraries lagging by at most `le` seconds, cumulative like a histogram's buckets (`+Inf`: all
+/// libraries that lag at all).
+pub const LAGGING: &str = "seaf_backup_libraries_lagging";
+/// Libraries queued and not leased (due now or later, follow-ups included).
+pub const QUEUE_DEPTH: &str = "seaf_backup_queue_depth";
+/// Leases held by fetchers.
+pub const LEASES_HELD: &str = "seaf_backup_leases_held";
+/// 1 while MySQL answers, else 0; the same for Redis.
+pub const MYSQL_UP: &str = "seaf_backup_mysql_up";
+pub const REDIS_UP: &str = "seaf_backup_redis_up";
+/// When the backup's database is a replica: 1 while the thread (io, sql) runs, else 0.
+pub const REPLICATION_RUNNING: &str = "seaf_backup_replication_thread_running";
+/// When the backup's database is a replica: its seconds behind the source (absent when unknown).
+pub const REPLICATION_BEHIND: &str = "seaf_backup_replication_seconds_behind";
+
+const LAG_BOUNDS: [(f64, &str); 8] = [
+    (60.0, "60"),
+    (300.0, "300"),
+    (900.0, "900"),
+    (3600.0, "3600"),
+    (4.0 * 3600.0, "14400"),
+    (86400.0, "86400"),
+    (7.0 * 86400.0, "604800"),
+    (f64::INFINITY, "+Inf"),
+];
+
+/// Recomputes the library, lag and queue gauges.
+pub async fn refresh(c: &Coordinator) -> anyhow::Result<()> {
+    let libs = c.db.libraries().await?;
+    let view = QueueView::load(c).await?;
+    let now = now_ms();
+    let mut counts = [0u64; 5];
+    let mut lags = Vec::new();
+    for lib in &libs {
+        let slot = match view.state(lib) {
+            LibraryState::Synchronized => 0,
+            LibraryState::Waiting => 1,
+            LibraryState::Syncing => 2,
+            LibraryState::Failed => 3,
+            LibraryState::Deleted | LibraryState::Unspecified => 4,
+        };
+        counts[slot] += 1;
+        if let (false, Some(since)) = (lib.deleted, lib.behind_since) {
+            lags.push((now - since).max(0) as f64 / 1000.0);
+        }
+    }
+    for (state, n) in ["synchronized", "waiting", "syncing", "failed", "deleted"].iter().zip(counts) {
+        metrics::gauge!(LIBRARIES, "state" => *state).set(n as f64);
+    }
+    metrics::gauge!(LAG_MAX).set(lags.iter().copied().fold(0.0, f64::max));
+    for (bound, le) in LAG_BOUNDS {
+        metrics::gauge!(LAGGING, "le" => le).set(lags.iter().filter(|l| **l <= bound).count() as f64);
+    }
+    metrics::gauge!(QUEUE_DEPTH).set(view.waiting.len() as f64);
+    metrics::gauge!(LEASES_HELD).set(view.leased.len() as f64);
+    Ok(())
+}
+
+/// The replication gauges, from the status the upkeep task just read.
+pub fn replication(r: &Replication) {
+    let Replication::Replica(channels) = r else { return };
+    let running = |f: fn(&crate::replication::Channel) -> &str| channels.iter().all(|ch| f(ch) == "Yes");
+    metrics::gauge!(REPLICATION_RUNNING, "thread" => "io").set(running(|ch| &ch.io_running) as u8 as f64);
+    metrics::gauge!(REPLICATION_RUNNING, "thread" => "sql").set(running(|ch| &ch.sql_running) as u8 as f64);
+    if let Some(behind) = channels.iter().filter_map(|ch| ch.seconds_behind).max() {
+        metrics::gauge!(REPLICATION_BEHIND).set(behind as f64);
+    }
+}
