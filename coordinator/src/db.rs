@@ -127,6 +127,9 @@ pub fn lock_conflict(e: &DbError) -> Option<&'static str> {
     }
 }
 
+/// Transactions run again after a lock conflict, by transaction and reason.
+pub const TRANSACTION_RETRIES: &str = "seaf_backup_mysql_transaction_retries_total";
+
 /// Tries of a transaction that keeps meeting lock conflicts, before the error reaches the caller.
 const CONFLICT_TRIES: usize = 6;
 
@@ -150,8 +153,7 @@ impl Db {
             .when(|e| lock_conflict(e).is_some())
             .notify(|e, delay| {
                 let reason = lock_conflict(e).unwrap_or("other");
-                metrics::counter!("seaf_backup_mysql_transaction_retries_total", "transaction" => transaction, "reason" => reason)
-                    .increment(1);
+                metrics::counter!(TRANSACTION_RETRIES, "transaction" => transaction, "reason" => reason).increment(1);
                 tracing::warn!(transaction, reason, ?delay, "MySQL rolled the transaction back; running it again");
             })
             .await

@@ -20,8 +20,7 @@ pub const REFRESH_TICKS: u32 = 5;
 pub const LIBRARIES: &str = "seaf_backup_libraries";
 /// The largest lag of any library not deleted (0 when every one is up to date).
 pub const LAG_MAX: &str = "seaf_backup_backup_lag_seconds_max";
-/// Libraries lagging by at most `le` seconds, cumulative like a histogram's buckets (`+Inf`: all
-/// libraries that lag at all).
+/// Libraries lagging by more than `over` seconds (`over="0"`: every library that lags at all).
 pub const LAGGING: &str = "seaf_backup_libraries_lagging";
 /// Libraries queued and not leased (due now or later, follow-ups included).
 pub const QUEUE_DEPTH: &str = "seaf_backup_queue_depth";
@@ -35,16 +34,7 @@ pub const REPLICATION_RUNNING: &str = "seaf_backup_replication_thread_running";
 /// When the backup's database is a replica: its seconds behind the source (absent when unknown).
 pub const REPLICATION_BEHIND: &str = "seaf_backup_replication_seconds_behind";
 
-const LAG_BOUNDS: [(f64, &str); 8] = [
-    (60.0, "60"),
-    (300.0, "300"),
-    (900.0, "900"),
-    (3600.0, "3600"),
-    (4.0 * 3600.0, "14400"),
-    (86400.0, "86400"),
-    (7.0 * 86400.0, "604800"),
-    (f64::INFINITY, "+Inf"),
-];
+const LAG_BOUNDS: [&str; 8] = ["0", "60", "300", "900", "3600", "14400", "86400", "604800"];
 
 /// Recomputes the library, lag and queue gauges.
 pub async fn refresh(c: &Coordinator) -> anyhow::Result<()> {
@@ -70,8 +60,11 @@ pub async fn refresh(c: &Coordinator) -> anyhow::Result<()> {
         metrics::gauge!(LIBRARIES, "state" => *state).set(n as f64);
     }
     metrics::gauge!(LAG_MAX).set(lags.iter().copied().fold(0.0, f64::max));
-    for (bound, le) in LAG_BOUNDS {
-        metrics::gauge!(LAGGING, "le" => le).set(lags.iter().filter(|l| **l <= bound).count() as f64);
+    for over in LAG_BOUNDS {
+        let bound: f64 = over.parse().expect("a number");
+        // `over="0"` counts a library whose lag began this very millisecond too.
+        let n = lags.iter().filter(|l| **l > bound || bound == 0.0).count();
+        metrics::gauge!(LAGGING, "over" => over).set(n as f64);
     }
     metrics::gauge!(QUEUE_DEPTH).set(view.waiting.len() as f64);
     metrics::gauge!(LEASES_HELD).set(view.leased.len() as f64);
@@ -87,4 +80,37 @@ pub fn replication(r: &Replication) {
     if let Some(behind) = channels.iter().filter_map(|ch| ch.seconds_behind).max() {
         metrics::gauge!(REPLICATION_BEHIND).set(behind as f64);
     }
+}
+
+/// Registers the help text and unit of every coordinator metric (shown by `/metrics`).
+pub fn describe() {
+    use crate::coordinator::{LEASES, LEASES_EXPIRED, PUBLISH_SECONDS, REPORTS};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(LIBRARIES, "Libraries by state: synchronized, waiting, syncing, failed, deleted.");
+    describe_gauge!(
+        LAG_MAX,
+        Unit::Seconds,
+        "The largest backup lag of a library: time since its head moved on the primary without the backup following."
+    );
+    describe_gauge!(LAGGING, "Libraries whose backup lags by more than `over` seconds.");
+    describe_gauge!(QUEUE_DEPTH, "Libraries queued and not leased.");
+    describe_gauge!(LEASES_HELD, "Leases held by fetchers.");
+    describe_gauge!(MYSQL_UP, "1 while the backup's MySQL answers.");
+    describe_gauge!(REDIS_UP, "1 while Redis answers.");
+    describe_gauge!(REPLICATION_RUNNING, "On a replica: 1 while the replication thread runs.");
+    describe_gauge!(REPLICATION_BEHIND, Unit::Seconds, "On a replica: how far it is behind its source.");
+    describe_histogram!(PUBLISH_SECONDS, Unit::Seconds, "Notification to head published.");
+    describe_counter!(LEASES, "Jobs handed to fetchers.");
+    describe_counter!(LEASES_EXPIRED, "Leases that expired without a report; the library was queued again.");
+    describe_counter!(REPORTS, "Job reports by outcome.");
+    describe_histogram!(crate::poller::POLL_SECONDS, Unit::Seconds, "Time of each successful poll of the primary.");
+    describe_gauge!(crate::poller::POLL_LIBRARIES, "Libraries the last successful poll listed.");
+    describe_gauge!(crate::poller::POLL_LAST_SUCCESS, Unit::Seconds, "When the last poll succeeded (Unix time).");
+    describe_counter!(crate::tokens::TOKENS_MINTED, "Sync tokens minted on a stock primary.");
+    describe_counter!(crate::tokens::TOKENS_REFUSED, "Sync tokens the primary refused; each was replaced.");
+    describe_counter!(
+        crate::db::TRANSACTION_RETRIES,
+        "MySQL transactions run again after a deadlock or lock wait timeout."
+    );
+    seaf_sync_client::describe_metrics();
 }

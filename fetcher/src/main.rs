@@ -241,6 +241,7 @@ async fn run_worker(a: RunArgs) -> anyhow::Result<()> {
     if let Some(addr) = a.metrics_listen.or(f.metrics_listen) {
         // Outlives the worker's shutdown: the last counters stay readable until the process ends.
         let bound = seaf_backup_service::metrics::serve(addr, tokio_util::sync::CancellationToken::new()).await?;
+        worker::describe_metrics();
         println!("metrics listening on {bound}");
     }
     // Tests and scripts wait for this line.

@@ -318,6 +318,18 @@ pub const FETCHED_OBJECTS: &str = "seaf_backup_fetched_objects_total";
 /// Their bytes as received (fs objects compressed, as stored), by kind.
 pub const FETCHED_BYTES: &str = "seaf_backup_fetched_bytes_total";
 
+/// Registers the help text of every fetcher metric (its client's and its store's included).
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(JOBS_RUNNING, "Jobs in progress in this fetcher.");
+    describe_counter!(JOBS, "Jobs ended, by outcome.");
+    describe_histogram!(JOB_SECONDS, Unit::Seconds, "Time of each job, start to end.");
+    describe_counter!(FETCHED_OBJECTS, "Objects fetched, verified and stored, by kind.");
+    describe_counter!(FETCHED_BYTES, Unit::Bytes, "Bytes of the objects fetched and stored, by kind.");
+    seaf_sync_client::describe_metrics();
+    seaf_store::describe_metrics();
+}
+
 fn record_fetched(s: &FetchStats) {
     for (kind, c) in [("commit", &s.commits), ("fs", &s.fs), ("block", &s.blocks)] {
         metrics::counter!(FETCHED_OBJECTS, "kind" => kind).increment(c.objects);

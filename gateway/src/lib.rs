@@ -175,6 +175,15 @@ pub fn router(gw: Gateway) -> Router {
 /// coordinator_error, timeout, other).
 pub const NOTIFICATIONS: &str = "seaf_backup_gateway_notifications_total";
 
+/// Registers the help text of the gateway's metrics.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        NOTIFICATIONS,
+        "Notifications received, by endpoint and outcome (accepted or the reason of the refusal)."
+    );
+    metrics::describe_counter!(forward::FORWARDS, "Events passed on to forward_url, by outcome.");
+}
+
 /// Counts every notification by the status it was answered with.
 async fn count_notifications(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let endpoint = match req.uri().path() {

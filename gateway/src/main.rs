@@ -57,6 +57,7 @@ async fn start(args: Args) -> anyhow::Result<(tokio::net::TcpListener, Gateway)>
     if let Some(addr) = args.metrics_listen.or(config.gateway.metrics_listen) {
         // Stops with the process: the metrics of a gateway that is draining are still worth reading.
         let metrics = seaf_backup_service::metrics::serve(addr, tokio_util::sync::CancellationToken::new()).await?;
+        seaf_backup_gateway::describe_metrics();
         lines.push_str(&format!("metrics listening on {metrics}\n"));
     }
     let mut out = std::io::stdout().lock();

@@ -275,6 +275,15 @@ impl FsStore {
 /// Time of each durability barrier (a `syncfs`, or the directory fsyncs of one level).
 pub const BARRIER_SECONDS: &str = "seaf_backup_store_barrier_duration_seconds";
 
+/// Registers the help text of the store's metrics.
+pub fn describe_metrics() {
+    metrics::describe_histogram!(
+        BARRIER_SECONDS,
+        metrics::Unit::Seconds,
+        "Time of each durability barrier of the store (a syncfs, or one level's directory fsyncs)."
+    );
+}
+
 pub(crate) fn object_path(root: &Path, kind: ObjectKind, store_id: &RepoId, id: &ObjectId) -> PathBuf {
     let hex = id.to_hex();
     root.join("storage").join(kind.dir_name()).join(store_id.as_str()).join(&hex[..2]).join(&hex[2..])

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use seaf_objects::{ObjectId, ObjectKind, RepoId};
 
-pub use fs_store::{Durability, FsStore};
+pub use fs_store::{BARRIER_SECONDS, Durability, FsStore, describe_metrics};
 
 /// An object written under a temporary name, not yet visible in the store.
 #[derive(Debug)]

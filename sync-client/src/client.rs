@@ -335,6 +335,16 @@ pub const REQUESTS: &str = "seaf_backup_primary_requests_total";
 /// Time to the response headers of each request to the primary.
 pub const REQUEST_SECONDS: &str = "seaf_backup_primary_request_duration_seconds";
 
+/// Registers the help text of the client's metrics.
+pub fn describe_metrics() {
+    metrics::describe_counter!(REQUESTS, "Requests to the primary by outcome class, and retries.");
+    metrics::describe_histogram!(
+        REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to the response headers of each request to the primary."
+    );
+}
+
 pub(crate) fn log_retry(endpoint: &str, e: &SyncError, delay: Duration) {
     metrics::counter!(REQUESTS, "outcome" => "retried").increment(1);
     tracing::warn!(endpoint, kind = e.kind(), delay_ms = delay.as_millis() as u64, error = %e, "transient sync error, retrying");

@@ -41,7 +41,7 @@ mod config;
 mod error;
 mod repo;
 
-pub use client::{HEAD_COMMITS_BATCH, RepoListEntry, SyncClient};
+pub use client::{HEAD_COMMITS_BATCH, RepoListEntry, SyncClient, describe_metrics};
 pub use config::{ClientConfig, RetryPolicy};
 pub use error::SyncError;
 pub use repo::{CHECK_BATCH, FetchedFs, PACK_FS_BATCH, RepoClient};

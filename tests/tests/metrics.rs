@@ -19,6 +19,27 @@ fn over_fetchers(c: &Cluster, key: &str) -> f64 {
     c.component_metrics.keys().filter(|k| k.starts_with("fetcher-")).map(|f| get(&c.metrics_of(f), key)).sum()
 }
 
+/// `promtool check metrics` (Prometheus's own linter) on a component's text; panics with its
+/// findings unless it passes.
+fn promtool_check(component: &str, text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; tests/deps.sh installs it)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics on the {component}'s /metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Total size of the files under `dir`.
 fn bytes_under(dir: &Path) -> u64 {
     let mut n = 0;
@@ -56,7 +77,7 @@ fn every_component_exports_what_the_run_did() {
         ("seaf_backup_redis_up", 1.0),
         ("seaf_backup_poll_libraries", 4.0),
         ("seaf_backup_backup_lag_seconds_max", 0.0),
-        ("seaf_backup_libraries_lagging{le=\"+Inf\"}", 0.0),
+        ("seaf_backup_libraries_lagging{over=\"0\"}", 0.0),
         ("seaf_backup_leases_held", 0.0),
     ] {
         assert_eq!(get(&m, key), want, "{key}");
@@ -85,14 +106,14 @@ fn every_component_exports_what_the_run_did() {
     c.wait_for("the lag to show", CONVERGE, || get(&c.metrics(), "seaf_backup_backup_lag_seconds_max") > 0.0);
     let first = get(&c.metrics(), "seaf_backup_backup_lag_seconds_max");
     c.wait_for("the lag to rise", CONVERGE, || get(&c.metrics(), "seaf_backup_backup_lag_seconds_max") > first);
-    assert!(get(&c.metrics(), "seaf_backup_libraries_lagging{le=\"+Inf\"}") >= 1.0);
+    assert!(get(&c.metrics(), "seaf_backup_libraries_lagging{over=\"0\"}") >= 1.0);
     assert!(get(&c.metrics(), "seaf_backup_queue_depth") >= 1.0);
     c.start_fetcher();
     c.wait_converged(CONVERGE);
     c.wait_for("the lag to fall back", CONVERGE, || {
         let m = c.metrics();
         get(&m, "seaf_backup_backup_lag_seconds_max") == 0.0
-            && get(&m, "seaf_backup_libraries_lagging{le=\"+Inf\"}") == 0.0
+            && get(&m, "seaf_backup_libraries_lagging{over=\"0\"}") == 0.0
     });
     assert!(get(&c.metrics(), "seaf_backup_publish_latency_seconds_count") >= 1.0);
 
@@ -101,11 +122,16 @@ fn every_component_exports_what_the_run_did() {
     c.primary.mutate("disown", &lib, &[]);
     c.commit_with_events(&["--library", &lib, "--count", "1"]).assert_ok();
     c.wait_for("the failed gauge", CONVERGE, || get(&c.metrics(), "seaf_backup_libraries{state=\"failed\"}") == 1.0);
-    assert_eq!(get(&c.metrics(), "seaf_backup_libraries_lagging{le=\"+Inf\"}"), 1.0);
+    assert_eq!(get(&c.metrics(), "seaf_backup_libraries_lagging{over=\"0\"}"), 1.0);
 
     // Bad input to the gateway is counted by reason.
     let refused = seaf_backup_tests::cluster::post(&format!("{}/events", c.gateway_url), "Token nope", "{}");
     assert_eq!(refused, 401);
     let gw = c.metrics_of("gateway");
     assert_eq!(get(&gw, "seaf_backup_gateway_notifications_total{endpoint=\"events\",outcome=\"unauthorized\"}"), 1.0);
+
+    // Every exposition passes Prometheus's own checks (fetcher-2 is the one started after the stop).
+    for component in ["coordinator", "gateway", "fetcher-2"] {
+        promtool_check(component, &c.metrics_text(component));
+    }
 }
