@@ -421,7 +421,7 @@ impl Coordinator {
 
     /// Why no head may be published now: the backup's database became a replica of the primary's
     /// own tables (see [`crate::replication`]); `None` normally.
-    fn replication_refusal(&self) -> Option<String> {
+    pub fn replication_refusal(&self) -> Option<String> {
         match &*self.replication.lock().expect("replication lock") {
             Replication::Replica(channels) => crate::replication::refusal(self.db.database(), channels),
             _ => None,
@@ -430,9 +430,10 @@ impl Coordinator {
 
     /// A success report that could not be published (MySQL down, lock conflicts beyond the
     /// retries, or replication that would overwrite the head). The fetched closure is durable in
-    /// the store, so nothing is dropped: the library is queued again at once (its next fetch finds every object in place and only reports), and the
-    /// fetcher is told to retry the report (Unavailable); whichever comes first publishes, and the
-    /// compare-and-set makes the other a no-op.
+    /// the store, so nothing is dropped: the library is queued again at once (its next fetch finds
+    /// every object in place and only reports), and the fetcher is told to retry the report
+    /// (Unavailable); whichever comes first publishes, and the compare-and-set makes the other a
+    /// no-op.
     async fn unapplied(&self, repo: &RepoId, head: &ObjectId, job_id: &str, e: impl std::fmt::Display) -> ApiError {
         metrics::counter!(REPORTS, "outcome" => "unapplied").increment(1);
         let error = format!("publishing {head} for library {repo}: {e}");

@@ -19,10 +19,7 @@ use crate::db::{Db, DbError, now_ms};
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// Neither `RepoOwner` nor `OrgRepo` names an owner: seaf-server would refuse any token.
-    #[error(
-        "the library has no owner on the primary (no RepoOwner or OrgRepo row), so no sync token can be minted \
-         for it; give it an owner on the primary and it is retried at the next poll"
-    )]
+    #[error("{}; give it an owner on the primary and it is retried at the next poll", seaf_primary_db::NO_OWNER)]
     NoOwner,
     #[error(transparent)]
     Primary(#[from] PrimaryDbError),

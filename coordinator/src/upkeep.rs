@@ -87,11 +87,7 @@ async fn tick(c: &Coordinator) -> anyhow::Result<()> {
     metrics::gauge!(crate::gauges::REDIS_UP).set(redis.is_ok() as u8 as f64);
     mysql?;
     redis?;
-    let refusal = match &*c.replication.lock().expect("replication lock") {
-        Replication::Replica(channels) => crate::replication::refusal(c.db.database(), channels),
-        _ => None,
-    };
-    if let Some(refusal) = refusal {
+    if let Some(refusal) = c.replication_refusal() {
         anyhow::bail!(refusal);
     }
     if !c.queue.is_alive().await? {

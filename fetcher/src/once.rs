@@ -145,11 +145,7 @@ async fn token_for(access: &Access, t: &Target) -> Result<(Secret, Option<Secret
     match access {
         Access::Token(token) => Ok((token.clone(), None)),
         Access::Database(db) => {
-            let owner = t.owner.as_deref().ok_or_else(|| {
-                "the library has no owner on the primary (no RepoOwner or OrgRepo row), so no sync token can be \
-                 minted for it"
-                    .to_owned()
-            })?;
+            let owner = t.owner.as_deref().ok_or_else(|| seaf_primary_db::NO_OWNER.to_owned())?;
             let minted = PrimaryDb::new_token(owner);
             db.insert_token(&t.repo_id, &minted).await.map_err(|e| format!("minting a sync token: {e}"))?;
             Ok((minted.token.clone(), Some(minted.token)))

@@ -66,6 +66,10 @@ pub struct PrimaryLibrary {
     pub owner: Option<String>,
 }
 
+/// Why a library without an owner cannot be backed up from a stock primary.
+pub const NO_OWNER: &str =
+    "the library has no owner on the primary (no RepoOwner or OrgRepo row), so no sync token can be minted for it";
+
 /// A row of the listing that cannot be a library (its id or its origin's id is malformed). It is
 /// left out of the list and logged; nothing is written for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,8 +146,7 @@ impl PrimaryDb {
     /// A fresh token (40 hex digits from the OS-seeded CSPRNG), not yet written anywhere.
     pub fn new_token(email: &str) -> MintedToken {
         let bytes: [u8; 20] = rand::rng().random();
-        let token = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        MintedToken { email: email.to_owned(), token: Secret::new(token) }
+        MintedToken { email: email.to_owned(), token: Secret::new(hex::encode(bytes)) }
     }
 
     /// Writes `token` into `RepoUserToken` for `repo`: from then on the primary accepts it on
