@@ -58,6 +58,15 @@ render "$TMP/existing.yaml" --set backup.primaryUrl=https://primary.example.test
     --set-file backup.caCert="$TMP/ca.pem" --set serviceAccount.create=true \
     --set 'imagePullSecrets[0].name=my-registry' --set image.tag=1.2.3 --set fetcher.nodeSelector.pool=fetchers
 
+# Monitoring: ServiceMonitor, PrometheusRule, dashboard, HPA autoscaling; then KEDA; then no metrics.
+MONITORING=(--set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true
+    --set metrics.dashboard.enabled=true --set fetcher.autoscaling.enabled=true
+    --set fetcher.autoscaling.minReplicas=2 --set fetcher.autoscaling.maxReplicas=8)
+render "$TMP/monitoring.yaml" -f "$VALUES" "${MONITORING[@]}"
+render "$TMP/keda.yaml" -f "$VALUES" --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.kind=keda \
+    --set fetcher.autoscaling.targetPerFetcher=3
+render "$TMP/nometrics.yaml" -f "$VALUES" --set metrics.enabled=false
+
 echo "== assertions on the rendered manifests"
 "$PY" - "$TMP" "$VALUES" seaf-backup.example.toml <<'PY' || fail "assertions on the rendered manifests"
 import base64, re, sys, tomllib
@@ -171,9 +180,12 @@ def check_render(name, docs, text, secret_name, gw_replicas, fetch_replicas, sec
     check(gc["livenessProbe"].get("httpGet", {}).get("path") == "/healthz", f"{name}: gateway liveness is not /healthz")
     check(gc["readinessProbe"].get("httpGet", {}).get("path") == "/readyz", f"{name}: gateway readiness is not /readyz")
     svcs = by_kind(docs, "Service")
+    metrics_on = "metrics_listen" in toml_of(docs)[0].get("coordinator", {})
     for sname, port, pname in ((COORD, 7070, "grpc"), (GW, 8083, "http")):
         ports = svcs.get(sname, {}).get("spec", {}).get("ports", [])
-        check([(p["port"], p["name"]) for p in ports] == [(port, pname)], f"{name}: Service {sname} ports {ports}")
+        want = [(port, pname)] + ([(METRICS_PORT, "metrics")] if metrics_on else [])
+        check([(p["port"], p["name"]) for p in ports] == want, f"{name}: Service {sname} ports {ports}")
+    check_metrics(name, docs, metrics_on)
 
     # The fetchers mount the claim at [store] path.
     conf, cm = toml_of(docs)
@@ -218,6 +230,38 @@ def check_render(name, docs, text, secret_name, gw_replicas, fetch_replicas, sec
     else:
         check(not created, f"{name}: existingSecret is set, yet the chart renders Secrets {sorted(created)}")
     return conf
+
+
+METRICS_PORT = 9464
+
+
+def subset(small, big):
+    return all(big.get(k) == v for k, v in small.items())
+
+
+def check_metrics(name, docs, on):
+    """With metrics on: every component serves /metrics on a port named "metrics" of its pod and of
+    a Service (headless for the fetchers), and its configuration says so. With metrics off: none."""
+    conf, _ = toml_of(docs)
+    deps, svcs = by_kind(docs, "Deployment"), by_kind(docs, "Service")
+    for dname, sec in ((COORD, "coordinator"), (GW, "gateway"), (FETCH, "fetcher")):
+        ports = {p["name"]: p for p in container(deps[dname]).get("ports", [])}
+        listen = conf.get(sec, {}).get("metrics_listen")
+        if on:
+            check(listen == f"0.0.0.0:{METRICS_PORT}", f"{name}: [{sec}] metrics_listen is {listen}")
+            check(ports.get("metrics", {}).get("containerPort") == METRICS_PORT, f"{name}: {dname} has no metrics port")
+            svc = svcs.get(dname, {}).get("spec", {})
+            sp = {p["name"]: p for p in svc.get("ports", [])}.get("metrics", {})
+            check(sp.get("targetPort") == "metrics", f"{name}: Service {dname} does not expose the metrics port")
+            pod_labels = deps[dname]["spec"]["template"]["metadata"]["labels"]
+            check(subset(svc.get("selector", {}), pod_labels) and svc.get("selector"), f"{name}: Service {dname} selector")
+        else:
+            check(listen is None, f"{name}: [{sec}] metrics_listen is set with metrics off")
+            check("metrics" not in ports, f"{name}: {dname} has a metrics port with metrics off")
+    if on:
+        check(svcs.get(FETCH, {}).get("spec", {}).get("clusterIP") == "None", f"{name}: the fetcher Service is not headless")
+    else:
+        check(FETCH not in svcs, f"{name}: a fetcher Service with metrics off")
 
 
 test_secrets = {"sync-token": values["backup"]["syncToken"], "jwt-private-key": values["gateway"]["jwtPrivateKey"],
@@ -268,9 +312,87 @@ cm = list(by_kind(docs, "ConfigMap").values())[0]
 check("BEGIN CERTIFICATE" in cm["data"].get("primary-ca.pem", ""), "backup.caCert is not in the ConfigMap")
 check(conf["backup"].get("ca_cert") == "/etc/seaf-backup/primary-ca.pem", "ca_cert does not name the mounted certificate")
 
+# Monitoring resources.
+import json
+docs, text = load("monitoring")
+deps = by_kind(docs, "Deployment")
+check("replicas" not in deps[FETCH]["spec"], "with autoscaling the fetcher Deployment still sets replicas")
+(sm,) = by_kind(docs, "ServiceMonitor").values()
+for sname, svc in by_kind(docs, "Service").items():
+    check(subset(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]), f"the ServiceMonitor misses Service {sname}")
+check(sm["spec"]["namespaceSelector"] == {"matchNames": ["backup"]}, "ServiceMonitor namespaceSelector")
+check([e["port"] for e in sm["spec"]["endpoints"]] == ["metrics"], "ServiceMonitor endpoints")
+(rule,) = by_kind(docs, "PrometheusRule").values()
+alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+check(set(alerts) == {"SeafBackupLibraryFailed", "SeafBackupLagHigh", "SeafBackupPollStale", "SeafBackupFetchersIdle",
+                      "SeafBackupReplicationBroken", "SeafBackupReplicationBehind", "SeafBackupMysqlDown",
+                      "SeafBackupRedisDown", "SeafBackupTargetDown"}, f"alerts {alerts}")
+for g in rule["spec"]["groups"]:
+    for r in g["rules"]:
+        check('namespace="backup",job=~"rel-seaf-backup-.+"' in r["expr"], f"{r['alert']} does not select the release: {r['expr']}")
+yaml.safe_dump(rule["spec"], open(f"{tmp}/rules.yaml", "w"))
+(hpa,) = by_kind(docs, "HorizontalPodAutoscaler").values()
+check(hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": FETCH}, "HPA target")
+check((hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 8), "HPA min/max")
+(m,) = hpa["spec"]["metrics"]
+check(m["external"]["metric"]["name"] == "seaf_backup_fetcher_demand", f"HPA metric {m}")
+check(m["external"]["target"] == {"type": "AverageValue", "averageValue": "2"}, f"HPA target is not fetcher.concurrency: {m}")
+pdbs = by_kind(docs, "PodDisruptionBudget")
+check(set(pdbs) == {GW, FETCH}, f"PodDisruptionBudgets {sorted(pdbs)}")
+for pname, pdb in pdbs.items():
+    check(pdb["spec"].get("maxUnavailable") == 1, f"PDB {pname} maxUnavailable")
+    check(subset(pdb["spec"]["selector"]["matchLabels"], deps[pname]["spec"]["template"]["metadata"]["labels"]), f"PDB {pname} selector")
+dash = by_kind(docs, "ConfigMap").get(f"{FULL}-dashboard")
+check(dash is not None and dash["metadata"]["labels"].get("grafana_dashboard") == "1", "the dashboard ConfigMap")
+if dash:
+    check(json.loads(dash["data"]["seaf-backup.json"]) == json.load(open("helm/seaf-backup/dashboards/seaf-backup.json")),
+          "the dashboard ConfigMap is not dashboards/seaf-backup.json")
+
+docs, text = load("keda")
+(so,) = by_kind(docs, "ScaledObject").values()
+check(so["spec"]["scaleTargetRef"]["name"] == FETCH, "ScaledObject target")
+(t,) = so["spec"]["triggers"]
+check(t["type"] == "prometheus" and t["metadata"]["threshold"] == "3", f"ScaledObject trigger {t}")
+check(t["metadata"]["query"] == 'max(seaf_backup_fetcher_demand{namespace="backup",job=~"rel-seaf-backup-.+"})', f"KEDA query {t}")
+check(not by_kind(docs, "HorizontalPodAutoscaler"), "kind=keda renders an HPA too")
+
+docs, text = load("nometrics")
+check(not by_kind(docs, "ServiceMonitor") and not by_kind(docs, "PrometheusRule"), "monitoring resources by default")
+
 if failures:
     print("\n".join("  " + f for f in failures), file=sys.stderr)
     sys.exit(f"{len(failures)} assertion(s) failed")
+PY
+
+echo "== promtool check rules and the alerts' unit tests (tests/alerts/alerts_test.yaml)"
+promtool check rules "$TMP/rules.yaml" || fail "promtool check rules on the rendered PrometheusRule"
+cp tests/alerts/alerts_test.yaml "$TMP/alerts_test.yaml"
+promtool test rules "$TMP/alerts_test.yaml" || fail "promtool test rules tests/alerts/alerts_test.yaml"
+
+echo "== every value documented in helm/README.md"
+"$PY" - "$CHART/values.yaml" helm/README.md <<'PY' || fail "values missing from helm/README.md"
+import re, sys
+import yaml
+
+values, readme = yaml.safe_load(open(sys.argv[1])), open(sys.argv[2]).read()
+documented = set(re.findall(r"^\| `([\w.]+)` \|", readme, re.M))
+missing = []
+
+
+def walk(node, path):
+    # A key is documented itself or through a documented parent (e.g. a whole probe's timings).
+    if path and path in documented:
+        return
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            walk(v, f"{path}.{k}" if path else k)
+    else:
+        missing.append(path)
+
+
+walk(values, "")
+if missing:
+    sys.exit("not in the values table of helm/README.md: " + ", ".join(missing))
 PY
 
 echo "== values that must not render"
@@ -291,5 +413,16 @@ must_fail "backup.primaryUrl must be an http:// or https:// URL" -f "$VALUES" --
 must_fail 'store.durability must be "syncfs" or "fsync"' -f "$VALUES" --set store.durability=never
 must_fail "fetcher.shutdownGrace (30s) must be shorter than fetcher.terminationGracePeriodSeconds (30)" \
     -f "$VALUES" --set fetcher.shutdownGrace=30s
+must_fail "metrics.serviceMonitor.enabled needs metrics.enabled" -f "$VALUES" --set metrics.enabled=false \
+    --set metrics.serviceMonitor.enabled=true
+must_fail "fetcher.autoscaling.enabled needs metrics.enabled" -f "$VALUES" --set metrics.enabled=false \
+    --set fetcher.autoscaling.enabled=true
+must_fail 'fetcher.autoscaling.kind must be "hpa" or "keda", not "vpa"' -f "$VALUES" \
+    --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.kind=vpa
+must_fail "fetcher.autoscaling needs 1 <= minReplicas <= maxReplicas, not 5 and 3" -f "$VALUES" \
+    --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.minReplicas=5 --set fetcher.autoscaling.maxReplicas=3
+must_fail "fetcher.autoscaling.kind=keda needs fetcher.autoscaling.prometheusAddress" -f "$VALUES" \
+    --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.kind=keda --set fetcher.autoscaling.prometheusAddress=
+must_fail "metrics.port (7070) must differ from coordinator.port and gateway.port" -f "$VALUES" --set metrics.port=7070
 
 echo "helm chart: all checks passed"

@@ -24,6 +24,10 @@ pub const LAG_MAX: &str = "seaf_backup_backup_lag_seconds_max";
 pub const LAGGING: &str = "seaf_backup_libraries_lagging";
 /// Libraries queued and not leased (due now or later, follow-ups included).
 pub const QUEUE_DEPTH: &str = "seaf_backup_queue_depth";
+/// Libraries queued and due now: work a fetcher could take at once.
+pub const QUEUE_DUE: &str = "seaf_backup_queue_due";
+/// Libraries due or being fetched: the fetch slots the work needs now (what autoscaling follows).
+pub const FETCHER_DEMAND: &str = "seaf_backup_fetcher_demand";
 /// Leases held by fetchers.
 pub const LEASES_HELD: &str = "seaf_backup_leases_held";
 /// 1 while MySQL answers, else 0; the same for Redis.
@@ -33,6 +37,10 @@ pub const REDIS_UP: &str = "seaf_backup_redis_up";
 pub const REPLICATION_RUNNING: &str = "seaf_backup_replication_thread_running";
 /// When the backup's database is a replica: its seconds behind the source (absent when unknown).
 pub const REPLICATION_BEHIND: &str = "seaf_backup_replication_seconds_behind";
+/// `sync_poll_interval` in seconds, so an alert can say "no successful poll for twice the interval".
+pub const POLL_INTERVAL: &str = "seaf_backup_poll_interval_seconds";
+/// When this coordinator started (Unix time): an alert's reference before the first poll succeeds.
+pub const START_TIME: &str = "seaf_backup_coordinator_start_time_seconds";
 
 const LAG_BOUNDS: [&str; 8] = ["0", "60", "300", "900", "3600", "14400", "86400", "604800"];
 
@@ -68,6 +76,9 @@ pub async fn refresh(c: &Coordinator) -> anyhow::Result<()> {
     }
     metrics::gauge!(QUEUE_DEPTH).set(view.waiting.len() as f64);
     metrics::gauge!(LEASES_HELD).set(view.leased.len() as f64);
+    let due = c.queue.due(now).await?;
+    metrics::gauge!(QUEUE_DUE).set(due as f64);
+    metrics::gauge!(FETCHER_DEMAND).set((due as usize + view.leased.len()) as f64);
     Ok(())
 }
 
@@ -82,8 +93,10 @@ pub fn replication(r: &Replication) {
     }
 }
 
-/// Registers the help text and unit of every coordinator metric (shown by `/metrics`).
-pub fn describe() {
+/// Registers the help text and unit of every coordinator metric (shown by `/metrics`), sets the
+/// constant gauges, and starts the counters the alerts read at 0: a counter that has never moved
+/// must still be a series, or `increase()` over it is empty rather than 0.
+pub fn describe(sync_poll_interval: std::time::Duration) {
     use crate::coordinator::{LEASES, LEASES_EXPIRED, PUBLISH_SECONDS, REPORTS};
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(LIBRARIES, "Libraries by state: synchronized, waiting, syncing, failed, deleted.");
@@ -95,6 +108,14 @@ pub fn describe() {
     describe_gauge!(LAGGING, "Libraries whose backup lags by more than `over` seconds.");
     describe_gauge!(QUEUE_DEPTH, "Libraries queued and not leased.");
     describe_gauge!(LEASES_HELD, "Leases held by fetchers.");
+    describe_gauge!(QUEUE_DUE, "Libraries queued, not leased, and due now (not waiting for a retry).");
+    describe_gauge!(FETCHER_DEMAND, "Libraries due or being fetched: the fetch slots the work needs now.");
+    describe_gauge!(POLL_INTERVAL, Unit::Seconds, "The configured sync_poll_interval.");
+    describe_gauge!(START_TIME, Unit::Seconds, "When this coordinator started (Unix time).");
+    metrics::gauge!(POLL_INTERVAL).set(sync_poll_interval.as_secs_f64());
+    metrics::gauge!(START_TIME).set(now_ms() as f64 / 1000.0);
+    metrics::counter!(LEASES).absolute(0);
+    metrics::counter!(LEASES_EXPIRED).absolute(0);
     describe_gauge!(MYSQL_UP, "1 while the backup's MySQL answers.");
     describe_gauge!(REDIS_UP, "1 while Redis answers.");
     describe_gauge!(REPLICATION_RUNNING, "On a replica: 1 while the replication thread runs.");

@@ -55,7 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     println!("listening on {}", listener.local_addr()?);
     if let Some(addr) = config.coordinator.metrics_listen {
         let bound = seaf_backup_service::metrics::serve(addr, shutdown.clone()).await?;
-        seaf_backup_coordinator::gauges::describe();
+        seaf_backup_coordinator::gauges::describe(config.backup.sync_poll_interval);
         println!("metrics listening on {bound}");
     }
     std::io::stdout().flush()?;

@@ -294,6 +294,11 @@ impl Queue {
         Ok((ready, leased, followup))
     }
 
+    /// How many waiting libraries are due by `now_ms` (not held back by a retry's backoff).
+    pub async fn due(&self, now_ms: i64) -> RedisResult<u64> {
+        self.conn.clone().zcount(self.key("ready"), "-inf", now_ms).await
+    }
+
     pub async fn state_of(&self, repo: &RepoId) -> RedisResult<Queued> {
         let id = repo.to_string();
         let mut c = self.conn.clone();

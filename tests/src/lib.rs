@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use seaf_objects::ObjectId;
 
 pub mod cluster;
+pub mod prometheus;
 pub mod scale_out;
 pub mod services;
 pub use services::{MariaDb, Redis, execute, fresh_database, query, try_query};

@@ -92,7 +92,7 @@ pub fn spawn_tied(mut cmd: Command) -> io::Result<Child> {
 }
 
 /// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free loopback port");
     listener.local_addr().expect("local address").port()
 }
@@ -102,7 +102,7 @@ fn port_accepts(port: u16) -> bool {
 }
 
 /// `name` from `PATH`, or from the sbin directories, which are often missing from a user's `PATH`.
-fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
+pub(crate) fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs = std::env::split_paths(&path).chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from));

@@ -240,4 +240,33 @@ whichever template Helm renders first. Renders nothing.
 {{- if and $grace (ge (atoi $grace) (int .Values.fetcher.terminationGracePeriodSeconds)) }}
 {{- fail (printf "fetcher.shutdownGrace (%s) must be shorter than fetcher.terminationGracePeriodSeconds (%v), or Kubernetes kills fetchers before they hand their jobs back" (toString .Values.fetcher.shutdownGrace) .Values.fetcher.terminationGracePeriodSeconds) }}
 {{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.enabled: there is no /metrics to scrape" }}
+{{- end }}
+{{- $a := .Values.fetcher.autoscaling }}
+{{- if $a.enabled }}
+{{- if not .Values.metrics.enabled }}
+{{- fail "fetcher.autoscaling.enabled needs metrics.enabled: the fetchers scale on the coordinator's seaf_backup_fetcher_demand" }}
+{{- end }}
+{{- if not (has $a.kind (list "hpa" "keda")) }}
+{{- fail (printf "fetcher.autoscaling.kind must be \"hpa\" or \"keda\", not %q" (toString $a.kind)) }}
+{{- end }}
+{{- if or (lt (int $a.minReplicas) 1) (gt (int $a.minReplicas) (int $a.maxReplicas)) }}
+{{- fail (printf "fetcher.autoscaling needs 1 <= minReplicas <= maxReplicas, not %v and %v" $a.minReplicas $a.maxReplicas) }}
+{{- end }}
+{{- if and (eq $a.kind "keda") (not $a.prometheusAddress) }}
+{{- fail "fetcher.autoscaling.kind=keda needs fetcher.autoscaling.prometheusAddress: the Prometheus that scrapes the coordinator" }}
+{{- end }}
+{{- end }}
+{{- $port := int .Values.metrics.port }}
+{{- if and .Values.metrics.enabled (has $port (list (int .Values.coordinator.port) (int .Values.gateway.port))) }}
+{{- fail (printf "metrics.port (%v) must differ from coordinator.port and gateway.port" .Values.metrics.port) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The label matchers that pick this release's series in the alerts and the KEDA query.
+*/}}
+{{- define "seaf-backup.alertSelector" -}}
+{{- .Values.metrics.prometheusRule.selector | default (printf "namespace=%q,job=~%q" .Release.Namespace (printf "%s-.+" (include "seaf-backup.fullname" .))) }}
 {{- end }}
