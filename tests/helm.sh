@@ -41,7 +41,7 @@ echo "== helm template | kubernetes-validate --strict"
 # The test values.
 render "$TMP/test.yaml" -f "$VALUES"
 # Only the required values, everything else at the chart's defaults.
-render "$TMP/minimal.yaml" --set backup.primaryUrl=http://primary:8082 --set backup.syncToken=min-token \
+render "$TMP/minimal.yaml" --set backup.primaryUrl=http://primary:8082 --set backup.syncToken=min-sync-token-4c1 \
     --set database.url=mysql://u:p@db/seafile_db --set redis.url=redis://redis:6379/0
 # Five fetchers.
 render "$TMP/five.yaml" -f "$VALUES" --set fetcher.replicas=5
@@ -66,6 +66,10 @@ render "$TMP/monitoring.yaml" -f "$VALUES" "${MONITORING[@]}"
 render "$TMP/keda.yaml" -f "$VALUES" --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.kind=keda \
     --set fetcher.autoscaling.targetPerFetcher=3
 render "$TMP/nometrics.yaml" -f "$VALUES" --set metrics.enabled=false
+# gRPC TLS, then mutual TLS.
+TLS=(--set coordinator.tls.enabled=true --set coordinator.tls.secretName=coord-tls)
+render "$TMP/tls.yaml" -f "$VALUES" "${TLS[@]}"
+render "$TMP/mtls.yaml" -f "$VALUES" "${TLS[@]}" --set coordinator.tls.mutual=true --set coordinator.tls.clientSecretName=client-tls
 
 echo "== assertions on the rendered manifests"
 "$PY" - "$TMP" "$VALUES" seaf-backup.example.toml <<'PY' || fail "assertions on the rendered manifests"
@@ -124,7 +128,8 @@ FULL = "rel-seaf-backup"
 COORD, GW, FETCH = f"{FULL}-coordinator", f"{FULL}-gateway", f"{FULL}-fetcher"
 SECRET_ENV = {
     COORD: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token", "SEAF_BACKUP__DATABASE__URL": "database-url",
-            "SEAF_BACKUP__REDIS__URL": "redis-url", "SEAF_BACKUP__PRIMARY__DATABASE_URL": "primary-database-url"},
+            "SEAF_BACKUP__REDIS__URL": "redis-url", "SEAF_BACKUP__PRIMARY__DATABASE_URL": "primary-database-url",
+            "SEAF_BACKUP__COORDINATOR__ADMIN_TOKEN": "admin-token", "SEAF_BACKUP_ADMIN_TOKEN": "admin-token"},
     GW: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token", "SEAF_BACKUP__GATEWAY__JWT_PRIVATE_KEY": "jwt-private-key"},
     FETCH: {"SEAF_BACKUP__BACKUP__SYNC_TOKEN": "sync-token"},
 }
@@ -266,7 +271,7 @@ def check_metrics(name, docs, on):
 
 test_secrets = {"sync-token": values["backup"]["syncToken"], "jwt-private-key": values["gateway"]["jwtPrivateKey"],
                 "database-url": values["database"]["url"], "redis-url": values["redis"]["url"],
-                "primary-database-url": values["primary"]["databaseUrl"]}
+                "primary-database-url": values["primary"]["databaseUrl"], "admin-token": values["coordinator"]["adminToken"]}
 docs, text = load("test")
 conf = check_render("test values", docs, text, FULL, values["gateway"]["replicas"], values["fetcher"]["replicas"], test_secrets)
 check(conf["backup"]["primary_url"] == values["backup"]["primaryUrl"], "primary_url is not the value's")
@@ -284,10 +289,11 @@ check(container(fetch)["image"] == "seaf-backup:0.1.0", f"image {container(fetch
 
 docs, text = load("minimal")
 conf = check_render("defaults", docs, text, FULL, 2, 2,
-                    {"sync-token": "min-token", "database-url": "mysql://u:p@db/seafile_db", "redis-url": "redis://redis:6379/0"})
+                    {"sync-token": "min-sync-token-4c1", "database-url": "mysql://u:p@db/seafile_db", "redis-url": "redis://redis:6379/0"})
 check(conf["backup"]["sync_poll_interval"] == 1, f"default sync_poll_interval {conf['backup']['sync_poll_interval']}")
 check("jwt-private-key" not in by_kind(docs, "Secret")[FULL]["data"], "an empty jwtPrivateKey is in the Secret")
 check("primary-database-url" not in by_kind(docs, "Secret")[FULL]["data"], "an empty primary.databaseUrl is in the Secret")
+check("admin-token" not in by_kind(docs, "Secret")[FULL]["data"], "an empty coordinator.adminToken is in the Secret")
 
 docs, text = load("five")
 check(by_kind(docs, "Deployment")[FETCH]["spec"]["replicas"] == 5, "--set fetcher.replicas=5 does not give 5 fetchers")
@@ -358,6 +364,51 @@ check(not by_kind(docs, "HorizontalPodAutoscaler"), "kind=keda renders an HPA to
 
 docs, text = load("nometrics")
 check(not by_kind(docs, "ServiceMonitor") and not by_kind(docs, "PrometheusRule"), "monitoring resources by default")
+docs, _ = load("test")
+for dname, dep in by_kind(docs, "Deployment").items():
+    check(not [v for v in dep["spec"]["template"]["spec"]["volumes"] if "secret" in v], f"{dname} mounts a TLS Secret with TLS off")
+
+
+def check_tls(name, docs, mutual):
+    """gRPC TLS: the coordinator serves the mounted certificate (and asks for client certificates
+    under mutual TLS); every client connects with https:// and trusts ca.crt; only the coordinator
+    mounts the server key; the CLI's environment points at the same files; TCP probes."""
+    conf, _ = toml_of(docs)
+    c = conf["coordinator"]
+    srv, cli = "/etc/seaf-backup-tls/server", "/etc/seaf-backup-tls/client"
+    want = {"tls_cert": f"{srv}/tls.crt", "tls_key": f"{srv}/tls.key", "ca_cert": f"{srv}/ca.crt"}
+    if mutual:
+        want |= {"tls_client_ca": f"{srv}/ca.crt", "client_cert": f"{cli}/tls.crt", "client_key": f"{cli}/tls.key"}
+    got = {k: c.get(k) for k in ("tls_cert", "tls_key", "ca_cert", "tls_client_ca", "client_cert", "client_key")}
+    check(got == {k: want.get(k) for k in got}, f"{name}: [coordinator] TLS keys {got}")
+    for sec in ("gateway", "fetcher"):
+        check(conf[sec].get("coordinator_url") == f"https://{COORD}:7070", f"{name}: [{sec}] coordinator_url is not https")
+    for dname, dep in by_kind(docs, "Deployment").items():
+        pod, e = dep["spec"]["template"]["spec"], env(dep)
+        vols = {v["name"]: v.get("secret", {}) for v in pod["volumes"]}
+        mounts = {m["name"]: m["mountPath"] for m in container(dep)["volumeMounts"]}
+        check(vols.get("grpc-tls", {}).get("secretName") == "coord-tls" and mounts.get("grpc-tls") == srv,
+              f"{name}: {dname} does not mount the TLS Secret at {srv}")
+        items = vols.get("grpc-tls", {}).get("items")
+        if dname == COORD:
+            check(items is None, f"{name}: the coordinator does not get its key")
+        else:
+            check(items == [{"key": "ca.crt", "path": "ca.crt"}], f"{name}: {dname} gets more than ca.crt: {items}")
+        check((vols.get("grpc-tls-client", {}).get("secretName") == "client-tls" and mounts.get("grpc-tls-client") == cli)
+              == mutual, f"{name}: {dname} client certificate mount {vols.get('grpc-tls-client')}")
+        want_cli = "https://127.0.0.1:7070" if dname == COORD else f"https://{COORD}:7070"
+        check(e.get("SEAF_BACKUP_COORDINATOR", {}).get("value") == want_cli, f"{name}: {dname} SEAF_BACKUP_COORDINATOR")
+        check(e.get("SEAF_BACKUP_CA_CERT", {}).get("value") == f"{srv}/ca.crt", f"{name}: {dname} SEAF_BACKUP_CA_CERT")
+        check(("SEAF_BACKUP_CLIENT_CERT" in e) == mutual, f"{name}: {dname} SEAF_BACKUP_CLIENT_CERT")
+        check(e.get("SEAF_BACKUP_TLS_DOMAIN", {}).get("value") == (COORD if dname == COORD else None),
+              f"{name}: {dname} SEAF_BACKUP_TLS_DOMAIN {e.get('SEAF_BACKUP_TLS_DOMAIN')}")
+    cc = container(by_kind(docs, "Deployment")[COORD])
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        check(cc[probe].get("tcpSocket") == {"port": 7070} and "grpc" not in cc[probe], f"{name}: coordinator {probe} {cc[probe]}")
+
+
+check_tls("tls", load("tls")[0], False)
+check_tls("mutual tls", load("mtls")[0], True)
 
 if failures:
     print("\n".join("  " + f for f in failures), file=sys.stderr)
@@ -423,6 +474,10 @@ must_fail "fetcher.autoscaling needs 1 <= minReplicas <= maxReplicas, not 5 and 
     --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.minReplicas=5 --set fetcher.autoscaling.maxReplicas=3
 must_fail "fetcher.autoscaling.kind=keda needs fetcher.autoscaling.prometheusAddress" -f "$VALUES" \
     --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.kind=keda --set fetcher.autoscaling.prometheusAddress=
+must_fail "coordinator.tls.enabled needs coordinator.tls.secretName" -f "$VALUES" --set coordinator.tls.enabled=true
+must_fail "coordinator.tls.mutual needs coordinator.tls.enabled" -f "$VALUES" --set coordinator.tls.mutual=true
+must_fail "coordinator.tls.mutual needs coordinator.tls.clientSecretName" -f "$VALUES" "${TLS[@]}" \
+    --set coordinator.tls.mutual=true
 must_fail "metrics.port (7070) must differ from coordinator.port and gateway.port" -f "$VALUES" --set metrics.port=7070
 
 echo "helm chart: all checks passed"

@@ -34,9 +34,26 @@ pub struct Cli {
 /// Options that apply to every command.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The coordinator's gRPC address (http://host:port; "http://" is assumed when no scheme is given).
+    /// The coordinator's gRPC address (http://host:port, or https://host:port when it serves TLS;
+    /// "http://" is assumed when no scheme is given).
     #[arg(long, global = true, env = "SEAF_BACKUP_COORDINATOR", default_value = DEFAULT_COORDINATOR, value_name = "URL")]
     pub coordinator: String,
+    /// A file holding the admin token ([coordinator] admin_token); without it the token is taken from
+    /// the environment variable SEAF_BACKUP_ADMIN_TOKEN, if set.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// With an https:// coordinator: an extra PEM CA to trust besides the system roots.
+    #[arg(long, global = true, env = "SEAF_BACKUP_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// With an https:// coordinator that requires mutual TLS: the PEM client certificate ...
+    #[arg(long, global = true, env = "SEAF_BACKUP_CLIENT_CERT", value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// ... and its key.
+    #[arg(long, global = true, env = "SEAF_BACKUP_CLIENT_KEY", value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<std::path::PathBuf>,
+    /// With an https:// coordinator: the name its certificate must carry, when not the URL's host.
+    #[arg(long, global = true, env = "SEAF_BACKUP_TLS_DOMAIN", value_name = "NAME")]
+    pub tls_domain: Option<String>,
     /// Print machine-readable JSON on stdout instead of text (errors still go to stderr).
     #[arg(long, global = true)]
     pub json: bool,

@@ -15,23 +15,42 @@ use seaf_backup_proto::admin::{
 use serde_json::Value;
 
 use crate::args::{Cli, Command, FailoverArgs, LibrariesArgs, LibraryArgs, RetryArgs, SyncArgs};
-use crate::connect::{connect, describe_status, normalize_url};
+use crate::connect::{Client, admin_token, connect, describe_status, normalize_url};
 use crate::progress::SyncDisplay;
 use crate::{Failure, json, text};
+use seaf_backup_proto::TokenInterceptor;
+use seaf_backup_service::grpc_tls::ClientTls;
 
-/// What every command needs: where the coordinator is, how long to wait, how to print.
+/// What every command needs: where the coordinator is and how to reach it, how long to wait,
+/// how to print.
 struct Ctx {
     url: String,
+    tls: ClientTls,
+    token: TokenInterceptor,
     timeout: Duration,
     json: bool,
 }
 
+impl Ctx {
+    async fn connect(&self) -> Result<Client, Failure> {
+        connect(&self.url, self.timeout, &self.tls, &self.token).await
+    }
+}
+
 /// Runs the command line's command.
 pub async fn run(cli: &Cli) -> Result<(), Failure> {
+    let g = &cli.global;
     let ctx = Ctx {
-        url: normalize_url(&cli.global.coordinator)?,
-        timeout: Duration::from_secs(cli.global.timeout),
-        json: cli.global.json,
+        url: normalize_url(&g.coordinator)?,
+        tls: ClientTls {
+            ca_cert: g.ca_cert.clone(),
+            client_cert: g.client_cert.clone(),
+            client_key: g.client_key.clone(),
+            domain: g.tls_domain.clone(),
+        },
+        token: admin_token(g.token_file.as_deref())?,
+        timeout: Duration::from_secs(g.timeout),
+        json: g.json,
     };
     match &cli.command {
         Command::Status => status(&ctx).await,
@@ -44,21 +63,21 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
 }
 
 async fn failover(ctx: &Ctx, a: &FailoverArgs) -> Result<(), Failure> {
-    let mut client = connect(&ctx.url, ctx.timeout).await?;
+    let mut client = ctx.connect().await?;
     let r = unary(ctx, "failover", client.failover(FailoverRequest { apply: a.apply })).await?;
     print(ctx, || json::failover(&r), || text::failover_text(&r));
     Ok(())
 }
 
 async fn status(ctx: &Ctx) -> Result<(), Failure> {
-    let mut client = connect(&ctx.url, ctx.timeout).await?;
+    let mut client = ctx.connect().await?;
     let s = unary(ctx, "status", client.status(StatusRequest {})).await?;
     print(ctx, || json::status(&s), || text::status_text(&s));
     Ok(())
 }
 
 async fn libraries(ctx: &Ctx, a: &LibrariesArgs) -> Result<(), Failure> {
-    let mut client = connect(&ctx.url, ctx.timeout).await?;
+    let mut client = ctx.connect().await?;
     let state = a.state.map_or(LibraryState::Unspecified, LibraryState::from) as i32;
     let r = unary(ctx, "the library list", client.list_libraries(ListLibrariesRequest { state })).await?;
     print(ctx, || json::libraries(&r.libraries), || text::libraries_table(&r.libraries));
@@ -66,7 +85,7 @@ async fn libraries(ctx: &Ctx, a: &LibrariesArgs) -> Result<(), Failure> {
 }
 
 async fn library(ctx: &Ctx, a: &LibraryArgs) -> Result<(), Failure> {
-    let mut client = connect(&ctx.url, ctx.timeout).await?;
+    let mut client = ctx.connect().await?;
     let what = format!("library {}", a.repo_id);
     let l = unary(ctx, &what, client.get_library(GetLibraryRequest { repo_id: a.repo_id.to_string() })).await?;
     print(ctx, || json::library(&l), || text::library_text(&l));
@@ -74,7 +93,7 @@ async fn library(ctx: &Ctx, a: &LibraryArgs) -> Result<(), Failure> {
 }
 
 async fn retry(ctx: &Ctx, a: &RetryArgs) -> Result<(), Failure> {
-    let mut client = connect(&ctx.url, ctx.timeout).await?;
+    let mut client = ctx.connect().await?;
     let repo_id = a.repo_id.as_ref().map(ToString::to_string).unwrap_or_default();
     let r = unary(ctx, "retry", client.retry(RetryRequest { repo_id })).await?;
     print(ctx, || json::retry(r.queued), || text::retry_text(r.queued));
@@ -85,7 +104,7 @@ async fn retry(ctx: &Ctx, a: &RetryArgs) -> Result<(), Failure> {
 /// are request errors (exit 2); after that, a broken stream is a failed sync (exit 1).
 async fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<(), Failure> {
     let id = &a.repo_id;
-    let mut client = connect(&ctx.url, ctx.timeout).await?;
+    let mut client = ctx.connect().await?;
     let what = format!("the sync of library {id}");
     let request = SyncRequest { repo_id: id.to_string(), force: a.force };
     let mut stream = unary(ctx, &what, client.sync(request)).await?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use seaf_backup_proto::admin::admin_service_server::AdminServiceServer;
 use seaf_backup_proto::internal::coordinator_service_server::CoordinatorServiceServer;
+use seaf_backup_proto::require_token;
 use seaf_backup_service::Config;
 use seaf_sync_client::{ClientConfig, SyncClient};
 use tokio::net::TcpListener;
@@ -72,6 +73,8 @@ async fn guard_replication(db: &Db) -> anyhow::Result<()> {
 
 /// Runs the coordinator on `listener` until `shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Certificates are read first: a wrong path fails the start at once, not after MySQL.
+    let server_tls = seaf_backup_service::grpc_tls::server_tls(&config.coordinator)?;
     let primary = config.require_primary()?.clone();
     let internal_token = config.require_sync_token()?.clone();
     let token = internal_token.expose().to_owned();
@@ -125,21 +128,41 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let tasks =
         [tokio::spawn(poller.run(shutdown.clone())), tokio::spawn(upkeep::run(c.clone(), health, shutdown.clone()))];
 
-    tracing::info!(addr = %listener.local_addr()?, poll_interval = ?config.backup.sync_poll_interval, "coordinator serving");
+    let admin = Admin { c: c.clone(), shutdown: shutdown.clone() };
+    let admin_token = Some(config.coordinator.admin_token.clone()).filter(|t| !t.is_empty());
+    if admin_token.is_none() {
+        tracing::warn!(
+            "the admin API is open to anyone who can reach {}: set [coordinator] admin_token",
+            listener.local_addr()?
+        );
+    }
+    let tls = match (&server_tls, &config.coordinator.tls_client_ca) {
+        (None, _) => "off",
+        (Some(_), None) => "on",
+        (Some(_), Some(_)) => "mutual",
+    };
+    tracing::info!(addr = %listener.local_addr()?, tls, poll_interval = ?config.backup.sync_poll_interval, "coordinator serving");
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = server_tls {
+        server = server.tls_config(tls).context("[coordinator] TLS")?;
+    }
+    server
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AdminServiceServer::new(Admin { c: c.clone(), shutdown: shutdown.clone() }))
+        .add_service(AdminServiceServer::with_interceptor(admin, move |req: tonic::Request<()>| {
+            // Health and reflection stay open (probes, grpcurl list); the admin API needs the
+            // admin token once one is configured.
+            match &admin_token {
+                Some(t) => require_token(req, "admin_token", |c| t.matches(c)),
+                None => Ok(req),
+            }
+        }))
         .add_service(CoordinatorServiceServer::with_interceptor(Internal { c }, move |req: tonic::Request<()>| {
             // The gateway and the fetchers prove themselves with the shared sync token: a forged
             // Report could otherwise publish a head whose closure is not in the store.
-            match seaf_backup_proto::token_of(&req) {
-                Some(t) if internal_token.matches(t) => Ok(req),
-                Some(_) => Err(tonic::Status::unauthenticated("invalid token")),
-                None => Err(tonic::Status::unauthenticated("missing authorization: Token <sync_token>")),
-            }
+            require_token(req, "sync_token", |c| internal_token.matches(c))
         }))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;

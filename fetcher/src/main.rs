@@ -204,8 +204,9 @@ async fn run_worker(a: RunArgs) -> anyhow::Result<()> {
     let store = FsStore::open(&config.store.path, durability)
         .with_context(|| format!("opening the store {}", config.store.path.display()))?;
     let states = seaf_store::state::StateDir::new(store.root());
-    let channel = tonic::transport::Endpoint::from_shared(f.coordinator_url.clone())
-        .with_context(|| format!("coordinator URL {:?}", f.coordinator_url))?
+    let tls = seaf_backup_service::grpc_tls::ClientTls::from_config(&config.coordinator);
+    let channel = seaf_backup_service::grpc_tls::coordinator_endpoint(&f.coordinator_url, &tls)
+        .context("[fetcher] coordinator_url")?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
         .tcp_nodelay(true)

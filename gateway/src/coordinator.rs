@@ -7,12 +7,13 @@ use std::time::Duration;
 use anyhow::Context;
 use seaf_backup_proto::internal::coordinator_service_client::CoordinatorServiceClient;
 use seaf_backup_proto::internal::{Change, NotifyRequest};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use seaf_backup_service::Secret;
+use seaf_backup_service::grpc_tls::{ClientTls, coordinator_endpoint};
 
 use crate::error::HttpError;
 
@@ -23,10 +24,10 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `/readyz` waits for the health check.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A lazily connecting channel to the coordinator at `url` (`http://host:port`).
-pub fn connect_lazy(url: &str) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("invalid coordinator_url {url:?} (expected e.g. http://127.0.0.1:7070)"))?;
+/// A lazily connecting channel to the coordinator at `url` (`http://host:port`, or `https://`
+/// with `tls`).
+pub fn connect_lazy(url: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
+    let endpoint = coordinator_endpoint(url, tls).context("[gateway] coordinator_url")?;
     Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(CALL_TIMEOUT).connect_lazy())
 }
 

@@ -110,7 +110,8 @@ impl Gateway {
     /// Tokio runtime (the channel's worker task starts here).
     pub fn from_config(config: &Config) -> anyhow::Result<Gateway> {
         let settings = Settings::from_config(config)?;
-        let channel = coordinator::connect_lazy(&config.gateway.coordinator_url)?;
+        let tls = seaf_backup_service::grpc_tls::ClientTls::from_config(&config.coordinator);
+        let channel = coordinator::connect_lazy(&config.gateway.coordinator_url, &tls)?;
         Gateway::new(settings, channel)
     }
 

@@ -97,6 +97,45 @@ pub fn token_of<T>(req: &tonic::Request<T>) -> Option<&[u8]> {
     req.metadata().get(AUTHORIZATION)?.as_bytes().strip_prefix(b"Token ")
 }
 
+/// The server side of a token check: lets the request through when `matches` accepts its token,
+/// else `UNAUTHENTICATED` saying which token was expected (`what`), never the token itself.
+pub fn require_token<T>(
+    req: tonic::Request<T>,
+    what: &str,
+    matches: impl FnOnce(&[u8]) -> bool,
+) -> Result<tonic::Request<T>, tonic::Status> {
+    match token_of(&req) {
+        Some(t) if matches(t) => Ok(req),
+        Some(_) => Err(tonic::Status::unauthenticated(format!("invalid {what}"))),
+        None => Err(tonic::Status::unauthenticated(format!("missing authorization: Token <{what}>"))),
+    }
+}
+
+/// A client interceptor that adds `authorization: Token <token>` (marked sensitive) to every
+/// request; it adds nothing when built without a token.
+#[derive(Clone, Default)]
+pub struct TokenInterceptor(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl TokenInterceptor {
+    pub fn new(token: Option<&str>) -> Result<TokenInterceptor, ApiError> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(TokenInterceptor(None)) };
+        let mut value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Token {token}")
+            .parse()
+            .map_err(|_| ApiError::InvalidArgument("a token must be printable ASCII".into()))?;
+        value.set_sensitive(true);
+        Ok(TokenInterceptor(Some(value)))
+    }
+}
+
+impl tonic::service::Interceptor for TokenInterceptor {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert(AUTHORIZATION, v.clone());
+        }
+        Ok(req)
+    }
+}
+
 /// Parses a library id field of a request.
 pub fn repo_id(field: &str, value: &str) -> Result<RepoId, ApiError> {
     RepoId::parse(value).map_err(|e| ApiError::InvalidArgument(format!("{field}: {e}")))
@@ -151,6 +190,24 @@ mod tests {
         assert!(req.metadata().get(AUTHORIZATION).unwrap().is_sensitive());
         assert_eq!(token_of(&tonic::Request::new(())), None);
         assert!(with_token((), "bad\ntoken").is_err());
+    }
+
+    #[test]
+    fn tokens_are_required_and_never_echoed() {
+        use tonic::service::Interceptor;
+        let mut add = TokenInterceptor::new(Some("adm1n")).unwrap();
+        let req = add.call(tonic::Request::new(())).unwrap();
+        assert!(req.metadata().get(AUTHORIZATION).unwrap().is_sensitive());
+        assert!(require_token(req, "admin_token", |t| t == b"adm1n").is_ok());
+
+        let wrong = TokenInterceptor::new(Some("guess")).unwrap().call(tonic::Request::new(())).unwrap();
+        let e = require_token(wrong, "admin_token", |t| t == b"adm1n").unwrap_err();
+        assert_eq!((e.code(), e.message()), (tonic::Code::Unauthenticated, "invalid admin_token"));
+        let none = TokenInterceptor::new(None).unwrap().call(tonic::Request::new(())).unwrap();
+        let e = require_token(none, "admin_token", |_| true).unwrap_err();
+        assert_eq!(e.message(), "missing authorization: Token <admin_token>");
+        assert!(TokenInterceptor::new(Some("")).unwrap().0.is_none());
+        assert!(TokenInterceptor::new(Some("a\nb")).is_err());
     }
 
     #[test]

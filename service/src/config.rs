@@ -157,6 +157,20 @@ pub struct CoordinatorConfig {
     pub reap_interval: Duration,
     /// Where to serve Prometheus metrics (`GET /metrics`); off when unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// Required on the admin API (`authorization: Token <admin_token>`) when set; health and
+    /// reflection stay open.
+    pub admin_token: Secret,
+    /// TLS on the gRPC port: the PEM certificate chain and its key (both or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: only clients with a certificate signed by this PEM CA are served.
+    pub tls_client_ca: Option<PathBuf>,
+    /// For the coordinator's clients (gateway, fetchers) when `coordinator_url` is `https://`: an
+    /// extra PEM CA to trust besides the system roots ...
+    pub ca_cert: Option<PathBuf>,
+    /// ... and the certificate and key they present when the coordinator asks (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 impl Default for CoordinatorConfig {
@@ -169,6 +183,13 @@ impl Default for CoordinatorConfig {
             retry_max_delay: Duration::from_secs(600),
             reap_interval: Duration::from_secs(2),
             metrics_listen: None,
+            admin_token: Secret::default(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::services::{MariaDb, Redis, query};
+use crate::tls::TestPki;
 use crate::{Cmd, Primary, Proc, Ran, SYNC_TOKEN, bin};
 
 /// seaf-server's `JWT_PRIVATE_KEY` in these tests (the simulator signs its events with it).
@@ -30,6 +31,18 @@ pub struct ClusterOptions {
     pub metrics: bool,
     /// The backup's database (default: a fresh one on the shared MariaDB), e.g. on a replica.
     pub database_url: Option<String>,
+    /// `[coordinator] admin_token`; [`Cluster::cli`] then passes it with `--token-file`.
+    pub admin_token: Option<String>,
+    /// TLS on the coordinator's gRPC port, for every component and [`Cluster::cli`].
+    pub tls: Option<ClusterTls>,
+}
+
+/// TLS of a test cluster: the coordinator serves `pki`'s server certificate; the gateway, the
+/// fetchers and the CLI trust `pki`'s CA and, with `mutual`, must present its client certificate.
+#[derive(Debug, Clone)]
+pub struct ClusterTls {
+    pub pki: TestPki,
+    pub mutual: bool,
 }
 
 impl Default for ClusterOptions {
@@ -45,6 +58,8 @@ impl Default for ClusterOptions {
             shutdown_grace: "5s".into(),
             metrics: false,
             database_url: None,
+            admin_token: None,
+            tls: None,
         }
     }
 }
@@ -69,6 +84,9 @@ pub struct Cluster {
     /// `/metrics` URLs of the gateway ("gateway") and the fetchers ("fetcher-N") when
     /// [`ClusterOptions::metrics`] is on.
     pub component_metrics: BTreeMap<String, String>,
+    /// A file holding the admin token, when the cluster has one.
+    pub admin_token_file: Option<PathBuf>,
+    pub tls: Option<ClusterTls>,
 }
 
 impl Cluster {
@@ -125,10 +143,40 @@ shutdown_grace = "{grace}"
             grace = opts.shutdown_grace,
         );
         // A stock primary: listed from its database, with per-library tokens.
-        let text = match &primary.database_url {
+        let mut text = match &primary.database_url {
             Some(url) => format!("{text}\n[primary]\ndatabase_url = \"{url}\"\n"),
             None => text,
         };
+        // More keys of the [coordinator] section, added after its last fixed one.
+        let mut coordinator_extra = Vec::new();
+        let admin_token_file = opts.admin_token.as_ref().map(|t| {
+            coordinator_extra.push(format!("admin_token = \"{t}\""));
+            let file = dir.join("admin-token");
+            std::fs::write(&file, format!("{t}\n")).unwrap();
+            file
+        });
+        if let Some(tls) = &opts.tls {
+            let p = &tls.pki;
+            let pem = |k: &str, v: &Path| format!("{k} = \"{}\"", v.display());
+            coordinator_extra.extend([
+                pem("tls_cert", &p.server_cert),
+                pem("tls_key", &p.server_key),
+                pem("ca_cert", &p.ca),
+            ]);
+            if tls.mutual {
+                coordinator_extra.extend([
+                    pem("tls_client_ca", &p.ca),
+                    pem("client_cert", &p.client_cert),
+                    pem("client_key", &p.client_key),
+                ]);
+            }
+        }
+        let reap = "reap_interval = \"250ms\"\n";
+        text = text.replacen(
+            reap,
+            &format!("{reap}{}", coordinator_extra.iter().map(|l| format!("{l}\n")).collect::<String>()),
+            1,
+        );
         std::fs::write(&config, text).unwrap();
         let mut c = Cluster {
             dir: dir.to_path_buf(),
@@ -144,6 +192,8 @@ shutdown_grace = "{grace}"
             gateway_url: String::new(),
             fetchers: Vec::new(),
             component_metrics: BTreeMap::new(),
+            admin_token_file,
+            tls: opts.tls.clone(),
         };
         c.start_coordinator();
         if opts.gateway {
@@ -158,7 +208,7 @@ shutdown_grace = "{grace}"
     pub fn start_coordinator(&mut self) {
         let mut cmd = Command::new(bin("seaf-backup-coordinator"));
         cmd.arg("--config").arg(&self.config);
-        if let Some(addr) = self.coordinator_url.strip_prefix("http://") {
+        if let Some((_, addr)) = self.coordinator_url.split_once("://") {
             // A restart keeps the address the fetchers and the gateway know.
             cmd.args(["--listen", addr]);
         }
@@ -168,7 +218,9 @@ shutdown_grace = "{grace}"
         let log = self.dir.join("coordinator.log");
         let _ = std::fs::rename(&log, self.dir.join("coordinator.previous.log"));
         let mut p = Proc::start("seaf-backup-coordinator", &mut cmd, &log).unwrap();
-        self.coordinator_url = format!("http://{}", p.listen_addr(Duration::from_secs(60)).expect("coordinator start"));
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let addr = p.listen_addr(Duration::from_secs(60)).expect("coordinator start");
+        self.coordinator_url = format!("{scheme}://{addr}");
         if self.metrics_url.is_some() {
             let addr = p.address_line("metrics listening on", Duration::from_secs(10)).expect("metrics listener");
             self.metrics_url = Some(format!("http://{addr}/metrics"));
@@ -293,9 +345,22 @@ shutdown_grace = "{grace}"
     }
 
     /// `seaf-backup --coordinator URL <args>`.
+    /// `seaf-backup --coordinator URL [the cluster's token and TLS files] ARGS`.
     pub fn cli(&self, args: &[&str]) -> Ran {
+        let mut access = Vec::new();
+        if let Some(file) = &self.admin_token_file {
+            access.extend(["--token-file".to_owned(), file.display().to_string()]);
+        }
+        if let Some(tls) = &self.tls {
+            access.extend(["--ca-cert".to_owned(), tls.pki.ca.display().to_string()]);
+            if tls.mutual {
+                access.extend(["--client-cert".to_owned(), tls.pki.client_cert.display().to_string()]);
+                access.extend(["--client-key".to_owned(), tls.pki.client_key.display().to_string()]);
+            }
+        }
         Cmd::new(bin("seaf-backup"))
             .args(["--coordinator", &self.coordinator_url])
+            .args(&access)
             .args(args)
             .timeout(Duration::from_secs(120))
             .run()

@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod prometheus;
 pub mod scale_out;
 pub mod services;
+pub mod tls;
 pub use services::{MariaDb, Redis, execute, fresh_database, query, try_query};
 
 /// The shared secret the simulated primary accepts in these tests.

@@ -108,7 +108,98 @@ Where the ConfigMap is mounted, and the config file every component is started w
 The coordinator's in-cluster URL, used by the gateway and the fetchers.
 */}}
 {{- define "seaf-backup.coordinatorUrl" -}}
-{{- printf "http://%s:%v" (include "seaf-backup.componentName" (list . "coordinator")) .Values.coordinator.port }}
+{{- printf "%s://%s:%v" (include "seaf-backup.grpcScheme" .) (include "seaf-backup.componentName" (list . "coordinator")) .Values.coordinator.port }}
+{{- end }}
+{{- define "seaf-backup.grpcScheme" -}}{{ ternary "https" "http" (.Values.coordinator.tls.enabled | default false) }}{{- end }}
+
+{{/*
+gRPC TLS (coordinator.tls): where the coordinator's TLS Secret (tls.crt, tls.key, ca.crt) and the
+client certificate's Secret (tls.crt, tls.key) are mounted. Only the coordinator mounts the server
+key; the gateway and the fetchers get ca.crt alone.
+*/}}
+{{- define "seaf-backup.tlsDir" -}}/etc/seaf-backup-tls/server{{- end }}
+{{- define "seaf-backup.tlsClientDir" -}}/etc/seaf-backup-tls/client{{- end }}
+
+{{/*
+The TLS volume mounts of a component. Call with (list $ COMPONENT).
+*/}}
+{{- define "seaf-backup.tlsMounts" -}}
+{{- $root := index . 0 -}}
+{{- $t := $root.Values.coordinator.tls -}}
+{{- if $t.enabled }}
+- name: grpc-tls
+  mountPath: {{ include "seaf-backup.tlsDir" $root }}
+  readOnly: true
+{{- if $t.mutual }}
+- name: grpc-tls-client
+  mountPath: {{ include "seaf-backup.tlsClientDir" $root }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The TLS volumes of a component. Call with (list $ COMPONENT).
+*/}}
+{{- define "seaf-backup.tlsVolumes" -}}
+{{- $root := index . 0 -}}
+{{- $t := $root.Values.coordinator.tls -}}
+{{- if $t.enabled }}
+- name: grpc-tls
+  secret:
+    secretName: {{ $t.secretName }}
+    {{- if ne (index . 1) "coordinator" }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+    {{- end }}
+{{- if $t.mutual }}
+- name: grpc-tls-client
+  secret:
+    secretName: {{ $t.clientSecretName }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The environment that lets the seaf-backup CLI run with kubectl exec over TLS: the CA (and the
+client certificate under mutual TLS). Call with (list $ COMPONENT).
+*/}}
+{{- define "seaf-backup.cliTlsEnv" -}}
+{{- $root := index . 0 -}}
+{{- $t := $root.Values.coordinator.tls -}}
+{{- if $t.enabled }}
+- name: SEAF_BACKUP_CA_CERT
+  value: {{ printf "%s/ca.crt" (include "seaf-backup.tlsDir" $root) | quote }}
+{{- if eq (index . 1) "coordinator" }}
+{{- /* In its own pod the CLI connects to 127.0.0.1: it checks the certificate against the Service name. */}}
+- name: SEAF_BACKUP_TLS_DOMAIN
+  value: {{ include "seaf-backup.componentName" (list $root "coordinator") | quote }}
+{{- end }}
+{{- if $t.mutual }}
+- name: SEAF_BACKUP_CLIENT_CERT
+  value: {{ printf "%s/tls.crt" (include "seaf-backup.tlsClientDir" $root) | quote }}
+- name: SEAF_BACKUP_CLIENT_KEY
+  value: {{ printf "%s/tls.key" (include "seaf-backup.tlsClientDir" $root) | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+A probe of the coordinator's gRPC port. Kubernetes' gRPC probes cannot speak TLS, so with
+coordinator.tls on the probes only open a TCP connection. Call with (list $ SERVICE PROBE_TIMINGS).
+*/}}
+{{- define "seaf-backup.coordinatorProbe" -}}
+{{- $root := index . 0 -}}
+{{- if $root.Values.coordinator.tls.enabled }}
+tcpSocket:
+  port: {{ $root.Values.coordinator.port }}
+{{- else }}
+grpc:
+  port: {{ $root.Values.coordinator.port }}
+  service: {{ index . 1 | quote }}
+{{- end }}
+{{ toYaml (index . 2) }}
 {{- end }}
 
 {{/*
@@ -239,6 +330,16 @@ whichever template Helm renders first. Renders nothing.
 {{- $grace := include "seaf-backup.seconds" .Values.fetcher.shutdownGrace }}
 {{- if and $grace (ge (atoi $grace) (int .Values.fetcher.terminationGracePeriodSeconds)) }}
 {{- fail (printf "fetcher.shutdownGrace (%s) must be shorter than fetcher.terminationGracePeriodSeconds (%v), or Kubernetes kills fetchers before they hand their jobs back" (toString .Values.fetcher.shutdownGrace) .Values.fetcher.terminationGracePeriodSeconds) }}
+{{- end }}
+{{- $tls := .Values.coordinator.tls }}
+{{- if and $tls.enabled (not $tls.secretName) }}
+{{- fail "coordinator.tls.enabled needs coordinator.tls.secretName: a Secret with tls.crt, tls.key and ca.crt" }}
+{{- end }}
+{{- if and $tls.mutual (not $tls.enabled) }}
+{{- fail "coordinator.tls.mutual needs coordinator.tls.enabled: mutual TLS is TLS first" }}
+{{- end }}
+{{- if and $tls.mutual (not $tls.clientSecretName) }}
+{{- fail "coordinator.tls.mutual needs coordinator.tls.clientSecretName: a Secret with the clients' tls.crt and tls.key" }}
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled: there is no /metrics to scrape" }}
