@@ -70,6 +70,9 @@ render "$TMP/nometrics.yaml" -f "$VALUES" --set metrics.enabled=false
 TLS=(--set coordinator.tls.enabled=true --set coordinator.tls.secretName=coord-tls)
 render "$TMP/tls.yaml" -f "$VALUES" "${TLS[@]}"
 render "$TMP/mtls.yaml" -f "$VALUES" "${TLS[@]}" --set coordinator.tls.mutual=true --set coordinator.tls.clientSecretName=client-tls
+# JSON logs and OTLP traces.
+render "$TMP/traces.yaml" -f "$VALUES" --set tracing.logFormat=json --set tracing.otlpEndpoint=http://otel.monitoring:4317 \
+    --set tracing.sampleRatio=0.25
 
 echo "== assertions on the rendered manifests"
 "$PY" - "$TMP" "$VALUES" seaf-backup.example.toml <<'PY' || fail "assertions on the rendered manifests"
@@ -407,6 +410,11 @@ def check_tls(name, docs, mutual):
         check(cc[probe].get("tcpSocket") == {"port": 7070} and "grpc" not in cc[probe], f"{name}: coordinator {probe} {cc[probe]}")
 
 
+t = toml_of(load("test")[0])[0].get("tracing", {})
+check(t == {"log_format": "text", "sample_ratio": 1}, f"default [tracing] {t}")
+t = toml_of(load("traces")[0])[0].get("tracing", {})
+check(t == {"log_format": "json", "otlp_endpoint": "http://otel.monitoring:4317", "sample_ratio": 0.25}, f"[tracing] {t}")
+
 check_tls("tls", load("tls")[0], False)
 check_tls("mutual tls", load("mtls")[0], True)
 
@@ -474,6 +482,9 @@ must_fail "fetcher.autoscaling needs 1 <= minReplicas <= maxReplicas, not 5 and 
     --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.minReplicas=5 --set fetcher.autoscaling.maxReplicas=3
 must_fail "fetcher.autoscaling.kind=keda needs fetcher.autoscaling.prometheusAddress" -f "$VALUES" \
     --set fetcher.autoscaling.enabled=true --set fetcher.autoscaling.kind=keda --set fetcher.autoscaling.prometheusAddress=
+must_fail 'tracing.logFormat must be "text" or "json", not "xml"' -f "$VALUES" --set tracing.logFormat=xml
+must_fail 'tracing.otlpEndpoint must be an http:// or https:// URL, not "otel:4317"' -f "$VALUES" \
+    --set tracing.otlpEndpoint=otel:4317
 must_fail "coordinator.tls.enabled needs coordinator.tls.secretName" -f "$VALUES" --set coordinator.tls.enabled=true
 must_fail "coordinator.tls.mutual needs coordinator.tls.enabled" -f "$VALUES" --set coordinator.tls.mutual=true
 must_fail "coordinator.tls.mutual needs coordinator.tls.clientSecretName" -f "$VALUES" "${TLS[@]}" \

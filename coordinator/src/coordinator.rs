@@ -11,6 +11,7 @@ use seaf_backup_proto::ApiError;
 use seaf_backup_proto::admin::LibraryState;
 use seaf_backup_proto::internal::{self, Job};
 use seaf_backup_service::config::CoordinatorConfig;
+use seaf_backup_service::trace_context;
 use seaf_objects::{ObjectId, RepoId};
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -145,6 +146,12 @@ impl Coordinator {
             match self.db.note_notified(&repo, commit.as_ref(), now).await? {
                 Notified::Queue => {
                     self.notified.lock().expect("notified lock").entry(repo.clone()).or_insert(now);
+                    // Before the job can be leased, so that its fetcher joins this trace.
+                    if let Some(tp) = trace_context::traceparent(&tracing::Span::current())
+                        && let Err(e) = self.queue.remember_trace(&repo, &tp).await
+                    {
+                        tracing::debug!(%repo, "keeping the trace context: {e}");
+                    }
                     self.schedule(&repo, now).await?;
                     accepted += 1;
                 }
@@ -171,9 +178,14 @@ impl Coordinator {
             if let Some(id) = self.queue.lease(now, lease_ms, &prefix, fetcher).await.map_err(redis_err)? {
                 let job_id = format!("{prefix}{id}");
                 match self.job_for(&id, &job_id, lease_ms).await {
-                    Ok(Some(job)) => {
+                    Ok(Some(mut job)) => {
                         metrics::counter!(LEASES).increment(1);
-                        tracing::info!(repo = %job.repo_id, fetcher, attempt = job.attempt, "job leased");
+                        let span = tracing::info_span!("lease", library = %job.repo_id, job = %job.job_id, fetcher);
+                        if trace_context::enabled() {
+                            self.join_notification_trace(&job.repo_id, &span).await;
+                            job.traceparent = trace_context::traceparent(&span).unwrap_or_default();
+                        }
+                        span.in_scope(|| tracing::info!(fetcher, attempt = job.attempt, "job leased"));
                         return Ok(Some(job));
                     }
                     Ok(None) => continue,
@@ -195,6 +207,16 @@ impl Coordinator {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
+        }
+    }
+
+    /// Makes a lease's span part of the trace of the notification that queued the library.
+    async fn join_notification_trace(&self, repo: &str, span: &tracing::Span) {
+        let Ok(repo) = RepoId::parse(repo) else { return };
+        match self.queue.take_trace(&repo).await {
+            Ok(Some(tp)) => trace_context::adopt_traceparent(span, &tp),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(%repo, "reading the trace context: {e}"),
         }
     }
 
@@ -259,6 +281,7 @@ impl Coordinator {
             lease_ms: lease_ms as u64,
             base_head: base.map(|h| h.to_string()).unwrap_or_default(),
             sync_token,
+            traceparent: String::new(),
         }))
     }
 

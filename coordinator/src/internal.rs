@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use seaf_backup_proto::internal::coordinator_service_server::CoordinatorService;
 use seaf_backup_proto::internal::*;
+use seaf_backup_service::trace_context;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::coordinator::Coordinator;
 
@@ -25,11 +27,13 @@ fn fetcher_id(s: &str) -> Result<&str, Status> {
 #[tonic::async_trait]
 impl CoordinatorService for Internal {
     async fn notify(&self, req: Request<NotifyRequest>) -> Result<Response<NotifyResponse>, Status> {
+        let span = tracing::info_span!("notify", changes = req.get_ref().changes.len());
+        trace_context::adopt_from_metadata(&span, req.metadata());
         let req = req.into_inner();
         if req.changes.len() > 10_000 {
             return Err(Status::invalid_argument("changes: at most 10000 per request"));
         }
-        let accepted = self.c.notify(&req.changes, &req.source).await?;
+        let accepted = self.c.notify(&req.changes, &req.source).instrument(span).await?;
         Ok(Response::new(NotifyResponse { accepted }))
     }
 
@@ -46,8 +50,11 @@ impl CoordinatorService for Internal {
     }
 
     async fn report(&self, req: Request<ReportRequest>) -> Result<Response<ReportResponse>, Status> {
+        // The fetcher's job span is the parent: the publish ends the job's trace.
+        let span = tracing::info_span!("report", job = %req.get_ref().job_id);
+        trace_context::adopt_from_metadata(&span, req.metadata());
         let req = req.into_inner();
         fetcher_id(&req.fetcher_id)?;
-        Ok(Response::new(self.c.report(req).await?))
+        Ok(Response::new(self.c.report(req).instrument(span).await?))
     }
 }

@@ -30,7 +30,6 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    seaf_backup_service::logging::init("info");
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -43,6 +42,8 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = seaf_backup_service::Config::load(cli.config.as_deref())?;
+    // Until the end of run(): dropping it at shutdown sends the last spans.
+    let _telemetry = seaf_backup_service::logging::init_service("seaf-backup-coordinator", "info", &config.tracing)?;
     if let Some(l) = cli.listen {
         config.coordinator.listen = l;
     }

@@ -7,7 +7,9 @@
 //! * `P:lease:<id>` — hash of the lease: `job_id`, `fetcher`;
 //! * `P:followup` — set of leased libraries notified again meanwhile: they get one more job when
 //!   the current one ends (notifications coalesce);
-//! * `P:alive` — a marker; when it is missing, Redis lost its data and the queue is rebuilt.
+//! * `P:alive` — a marker; when it is missing, Redis lost its data and the queue is rebuilt;
+//! * `P:trace` — hash of library id → the `traceparent` of the notification that queued it, taken
+//!   by the lease (only while traces are exported; losing it loses only the link).
 //!
 //! A library is in at most one of `ready` and `leases`, so at most one job per library is in
 //! flight. Each step that reads and writes is one Lua script, so it is atomic in Redis.
@@ -279,7 +281,30 @@ impl Queue {
     pub async fn forget(&self, repo: &RepoId) -> RedisResult<()> {
         let id = repo.to_string();
         let mut c = self.conn.clone();
-        redis::pipe().zrem(self.key("ready"), &id).srem(self.key("followup"), &id).query_async::<()>(&mut c).await
+        redis::pipe()
+            .zrem(self.key("ready"), &id)
+            .srem(self.key("followup"), &id)
+            .hdel(self.key("trace"), &id)
+            .query_async::<()>(&mut c)
+            .await
+    }
+
+    /// Keeps the trace context of the notification that queued `repo`, for its next job; the
+    /// first one wins when notifications coalesce.
+    pub async fn remember_trace(&self, repo: &RepoId, traceparent: &str) -> RedisResult<()> {
+        self.conn.clone().hset_nx(self.key("trace"), repo.to_string(), traceparent).await
+    }
+
+    /// Takes the trace context kept for `repo`'s next job, if any.
+    pub async fn take_trace(&self, repo: &RepoId) -> RedisResult<Option<String>> {
+        let id = repo.to_string();
+        let (tp, _): (Option<String>, i64) = redis::pipe()
+            .atomic()
+            .hget(self.key("trace"), &id)
+            .hdel(self.key("trace"), &id)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(tp)
     }
 
     /// Waiting and leased library ids, for the admin API.

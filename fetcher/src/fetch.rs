@@ -24,6 +24,7 @@ use seaf_store::{ObjectStore, Staged};
 use seaf_sync_client::{FetchedFs, PACK_FS_BATCH, RepoClient, SyncError};
 use serde::Serialize;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::FetchError;
 
@@ -133,18 +134,24 @@ impl LibraryFetch {
     /// Fetches everything `head` needs that the store lacks.
     pub async fn run(&self, head: ObjectId) -> Result<FetchReport, FetchError> {
         let started = std::time::Instant::now();
-        let commits = self.collect_history(head).await?;
+        let commits = self.collect_history(head).instrument(tracing::info_span!("history", %head)).await?;
         tracing::debug!(repo = %self.repo, new_commits = commits.len(), ms = started.elapsed().as_secs_f64() * 1e3, "history walked");
         let up_to_date = commits.is_empty();
         self.progress.commits_total.store(commits.len() as u64, Ordering::Relaxed);
         let mut complete = HashSet::new();
         for commit in commits {
-            self.fetch_commit(&commit, &complete).await?;
+            self.fetch_commit(&commit, &complete)
+                .instrument(tracing::debug_span!("commit", commit = %commit.id))
+                .await?;
             complete.insert(commit.id);
             self.progress.commits_done.fetch_add(1, Ordering::Relaxed);
         }
         if !up_to_date {
-            self.store.flush().await.map_err(FetchError::store("making the new objects durable"))?;
+            self.store
+                .flush()
+                .instrument(tracing::info_span!("durability_barrier"))
+                .await
+                .map_err(FetchError::store("making the new objects durable"))?;
         }
         let skipped = std::mem::take(&mut *self.skipped.lock().expect("skip list lock"));
         Ok(FetchReport { head, stats: self.progress.stats(), skipped })

@@ -155,8 +155,11 @@ struct VerifyArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The worker is a service and logs its jobs; the one-shot commands print their own report.
-    seaf_backup_service::logging::init(if matches!(cli.command, Command::Run(_)) { "info" } else { "warn" });
+    // The worker is a service and logs its jobs (set up with its configuration); the one-shot
+    // commands print their own report.
+    if !matches!(cli.command, Command::Run(_)) {
+        seaf_backup_service::logging::init("warn");
+    }
     let result = match cli.command {
         Command::Run(a) => run_worker(a).await.map(|()| true),
         Command::Once(a) => run_once(*a).await,
@@ -174,6 +177,8 @@ async fn main() -> ExitCode {
 
 async fn run_worker(a: RunArgs) -> anyhow::Result<()> {
     let mut config = seaf_backup_service::Config::load(a.config.as_deref())?;
+    // Until the end of the worker: dropping it at shutdown sends the last spans.
+    let _telemetry = seaf_backup_service::logging::init_service("seaf-backup-fetcher", "info", &config.tracing)?;
     let f = &mut config.fetcher;
     if let Some(id) = a.id {
         f.id = Some(id);

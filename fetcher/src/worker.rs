@@ -20,6 +20,7 @@ use seaf_store::state::StateDir;
 use seaf_sync_client::{SyncClient, SyncError};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 use crate::fetch::{FetchOptions, FetchReport, FetchStats, LibraryFetch, Progress};
 
@@ -99,11 +100,15 @@ impl Worker {
                 }
             };
             if let Some(job) = job {
+                // Every line logged for the job carries its library and job id; with traces on,
+                // the span joins the trace the coordinator handed over with the lease.
+                let span = tracing::info_span!("job", library = %job.repo_id, job = %job.job_id, attempt = job.attempt);
+                seaf_backup_service::trace_context::adopt_traceparent(&span, &job.traceparent);
                 if shutdown.is_cancelled() {
-                    self.hand_back(&job).await;
+                    self.hand_back(&job).instrument(span).await;
                     continue;
                 }
-                self.run_job(job, &shutdown).await;
+                self.run_job(job, &shutdown).instrument(span).await;
             }
         }
     }
@@ -130,14 +135,17 @@ impl Worker {
             FetchOptions { force: job.force, ..self.opts.fetch.clone() },
         );
         let lost = CancellationToken::new();
-        let beats = tokio::spawn(heartbeats(
-            self.coordinator.clone(),
-            self.opts.sync_token.clone(),
-            job.job_id.clone(),
-            self.opts.fetcher_id.clone(),
-            fetch.progress(),
-            lost.clone(),
-        ));
+        let beats = tokio::spawn(
+            heartbeats(
+                self.coordinator.clone(),
+                self.opts.sync_token.clone(),
+                job.job_id.clone(),
+                self.opts.fetcher_id.clone(),
+                fetch.progress(),
+                lost.clone(),
+            )
+            .in_current_span(),
+        );
 
         // The head is read after the lease: every notification before the lease is covered.
         let work = async {
@@ -247,8 +255,11 @@ impl Worker {
 
     /// A request with the shared token the coordinator's internal API asks for (checked at start
     /// to be printable, see `main.rs`).
+    /// A request with the sync token and the current span's trace context.
     fn authed<T>(&self, message: T) -> tonic::Request<T> {
-        seaf_backup_proto::with_token(message, &self.opts.sync_token).expect("a printable sync token")
+        let mut req = seaf_backup_proto::with_token(message, &self.opts.sync_token).expect("a printable sync token");
+        seaf_backup_service::trace_context::inject(&tracing::Span::current(), &mut req);
+        req
     }
 
     async fn hand_back(&self, job: &Job) {

@@ -11,6 +11,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tracing::Instrument;
 
 use seaf_backup_service::Secret;
 use seaf_backup_service::grpc_tls::{ClientTls, coordinator_endpoint};
@@ -37,9 +38,16 @@ pub fn connect_lazy(url: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
 /// the request future, and the change must reach the coordinator all the same.
 pub async fn notify(channel: &Channel, token: &Secret, changes: Vec<Change>, source: &str) -> Result<u32, HttpError> {
     let mut client = CoordinatorServiceClient::new(channel.clone());
-    let request = seaf_backup_proto::with_token(NotifyRequest { changes, source: source.to_owned() }, token.expose())
-        .map_err(|e| HttpError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let call = tokio::spawn(async move { client.notify(request).await });
+    // The root of the job's trace: the coordinator and then the fetcher join it.
+    let span = tracing::info_span!("notify", source, changes = changes.len(), library = tracing::field::Empty);
+    if let [one] = changes.as_slice() {
+        span.record("library", one.repo_id.as_str());
+    }
+    let mut request =
+        seaf_backup_proto::with_token(NotifyRequest { changes, source: source.to_owned() }, token.expose())
+            .map_err(|e| HttpError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    seaf_backup_service::trace_context::inject(&span, &mut request);
+    let call = tokio::spawn(async move { client.notify(request).await }.instrument(span));
     match call.await {
         Ok(Ok(resp)) => Ok(resp.into_inner().accepted),
         Ok(Err(status)) => {

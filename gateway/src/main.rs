@@ -28,8 +28,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    logging::init("info");
-    let (listener, gw) = match start(args).await {
+    let (listener, gw, _telemetry) = match start(args).await {
         Ok(started) => started,
         Err(e) => {
             eprintln!("error: {}", seaf_backup_service::logging::error_chain(&e));
@@ -46,8 +45,9 @@ async fn main() -> ExitCode {
 }
 
 /// Everything that can fail before the first request: configuration, coordinator URL, bind.
-async fn start(args: Args) -> anyhow::Result<(tokio::net::TcpListener, Gateway)> {
+async fn start(args: Args) -> anyhow::Result<(tokio::net::TcpListener, Gateway, logging::Telemetry)> {
     let config = Config::load(args.config.as_deref())?;
+    let telemetry = logging::init_service("seaf-backup-gateway", "info", &config.tracing)?;
     let gw = Gateway::from_config(&config)?;
     let addr = args.listen.unwrap_or(config.gateway.listen);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -62,5 +62,5 @@ async fn start(args: Args) -> anyhow::Result<(tokio::net::TcpListener, Gateway)>
     }
     let mut out = std::io::stdout().lock();
     out.write_all(lines.as_bytes()).and_then(|()| out.flush()).context("writing to stdout")?;
-    Ok((listener, gw))
+    Ok((listener, gw, telemetry))
 }

@@ -29,6 +29,7 @@ pub mod internal {
                 .field("lease_ms", &self.lease_ms)
                 .field("base_head", &self.base_head)
                 .field("sync_token", &if self.sync_token.is_empty() { "" } else { "[redacted]" })
+                .field("traceparent", &self.traceparent)
                 .finish()
         }
     }

@@ -37,6 +37,7 @@ pub struct Config {
     pub coordinator: CoordinatorConfig,
     pub gateway: GatewayConfig,
     pub fetcher: FetcherConfig,
+    pub tracing: TracingConfig,
 }
 
 /// The primary, as seafile.conf's `[backup]` section names it.
@@ -282,6 +283,35 @@ impl Default for FetcherConfig {
     }
 }
 
+/// Logs and traces of every service (`[tracing]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// `text` (one human-readable line per event) or `json` (one JSON object per line, with the
+    /// fields of the spans around it: a job's library and job id), for log shippers.
+    pub log_format: LogFormat,
+    /// An OTLP/gRPC collector (`http://otel-collector:4317`, or https): every service exports
+    /// its spans there, one trace per job from the notification to the published head. Off when
+    /// unset.
+    pub otlp_endpoint: Option<String>,
+    /// The share of new traces recorded, 0.0 to 1.0 (a trace started upstream keeps the
+    /// upstream decision).
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig { log_format: LogFormat::Text, otlp_endpoint: None, sample_ratio: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 impl Config {
     /// Loads defaults, then `file` (or the file named by `SEAF_BACKUP_CONFIG`), then the
     /// `SEAF_BACKUP__SECTION__KEY` environment variables.
@@ -420,6 +450,23 @@ mod tests {
         );
         assert!(Config::load(Some(Path::new("/nonexistent/seaf-backup.toml"))).is_err());
     }
+
+    #[test]
+    fn tracing_section() {
+        let c = load("").unwrap();
+        assert_eq!(
+            (c.tracing.log_format, c.tracing.otlp_endpoint, c.tracing.sample_ratio),
+            (LogFormat::Text, None, 1.0)
+        );
+        // The chart writes a whole ratio as an integer.
+        let c =
+            load("[tracing]\nlog_format = \"json\"\notlp_endpoint = \"http://otel:4317\"\nsample_ratio = 1\n").unwrap();
+        assert_eq!(c.tracing.log_format, LogFormat::Json);
+        assert_eq!(c.tracing.otlp_endpoint.as_deref(), Some("http://otel:4317"));
+        assert_eq!(c.tracing.sample_ratio, 1.0);
+        let err = load("[tracing]\nlog_format = \"xml\"\n").unwrap_err();
+        assert!(err.to_string().contains("xml"), "{err}");
+    }
 }
 
 #[cfg(test)]
@@ -458,6 +505,12 @@ mod example {
             "fs_workers",
             "retries",
             "shutdown_grace",
+            "admin_token",
+            "tls_cert",
+            "tls_client_ca",
+            "log_format",
+            "otlp_endpoint",
+            "sample_ratio",
         ] {
             assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example file");
         }

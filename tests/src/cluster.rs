@@ -35,6 +35,8 @@ pub struct ClusterOptions {
     pub admin_token: Option<String>,
     /// TLS on the coordinator's gRPC port, for every component and [`Cluster::cli`].
     pub tls: Option<ClusterTls>,
+    /// The body of a `[tracing]` section (log format, OTLP endpoint), shared by every component.
+    pub tracing: Option<String>,
 }
 
 /// TLS of a test cluster: the coordinator serves `pki`'s server certificate; the gateway, the
@@ -60,6 +62,7 @@ impl Default for ClusterOptions {
             database_url: None,
             admin_token: None,
             tls: None,
+            tracing: None,
         }
     }
 }
@@ -147,6 +150,9 @@ shutdown_grace = "{grace}"
             Some(url) => format!("{text}\n[primary]\ndatabase_url = \"{url}\"\n"),
             None => text,
         };
+        if let Some(t) = &opts.tracing {
+            text = format!("{text}\n[tracing]\n{t}\n");
+        }
         // More keys of the [coordinator] section, added after its last fixed one.
         let mut coordinator_extra = Vec::new();
         let admin_token_file = opts.admin_token.as_ref().map(|t| {

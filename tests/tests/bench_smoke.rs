@@ -60,24 +60,32 @@ fn bench_runs_at_tiny_scale() {
     assert_eq!(std::fs::read_dir(&work).map(|d| d.count()).unwrap_or(0), 0);
 }
 
-/// The latency benchmark on a small cluster: it runs to the end and reports every commit's latency.
-/// Timings are not checked.
+/// The latency benchmark on a small cluster, without and then with metrics, JSON logs and
+/// traces: both runs go to the end and report every commit's latency; the observed one exported
+/// spans. Timings are not checked.
 #[test]
 fn latency_bench_runs_on_a_small_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let ran = Cmd::new(bin("seaf-backup-latency"))
-        .args(["--libraries", "6", "--rate", "10", "--seconds", "2", "--json", "--dir"])
+        .args(["--libraries", "6", "--rate", "10", "--seconds", "2", "--observability", "both", "--json", "--dir"])
         .args([dir.path().join("latency")])
         .timeout(Duration::from_secs(300))
         .run();
     ran.assert_ok();
     let j: Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
-    assert_eq!(j["commits"], 20, "{j}");
-    // The initial backup of 6 libraries, then at least one head per committed library.
-    assert!(j["branch_updates_seen"].as_u64().unwrap() > 6, "{j}");
-    let l = &j["latency_ms"];
-    let (p50, p99, max) = (l["p50"].as_u64().unwrap(), l["p99"].as_u64().unwrap(), l["max"].as_u64().unwrap());
-    assert!(p50 <= p99 && p99 <= max, "{j}");
+    let runs = j["runs"].as_array().unwrap_or_else(|| panic!("no runs in {j}"));
+    assert_eq!(runs.iter().map(|r| r["observability"].as_str().unwrap()).collect::<Vec<_>>(), ["off", "on"], "{j}");
+    for r in runs {
+        assert_eq!(r["commits"], 20, "{r}");
+        // The initial backup of 6 libraries, then at least one head per committed library.
+        assert!(r["branch_updates_seen"].as_u64().unwrap() > 6, "{r}");
+        let l = &r["latency_ms"];
+        let (p50, p99, max) = (l["p50"].as_u64().unwrap(), l["p99"].as_u64().unwrap(), l["max"].as_u64().unwrap());
+        assert!(p50 <= p99 && p99 <= max, "{r}");
+    }
+    assert!(runs[0]["spans_exported"].is_null(), "{j}");
+    // At least a job span per commit that reached a fetcher.
+    assert!(runs[1]["spans_exported"].as_u64().unwrap() >= 6, "{j}");
 }
 
 /// The scale-out benchmark with 3 libraries, 1 and 2 fetchers: it runs to the end and reports both

@@ -331,6 +331,14 @@ whichever template Helm renders first. Renders nothing.
 {{- if and $grace (ge (atoi $grace) (int .Values.fetcher.terminationGracePeriodSeconds)) }}
 {{- fail (printf "fetcher.shutdownGrace (%s) must be shorter than fetcher.terminationGracePeriodSeconds (%v), or Kubernetes kills fetchers before they hand their jobs back" (toString .Values.fetcher.shutdownGrace) .Values.fetcher.terminationGracePeriodSeconds) }}
 {{- end }}
+{{- if not (has .Values.tracing.logFormat (list "text" "json")) }}
+{{- fail (printf "tracing.logFormat must be \"text\" or \"json\", not %q" (toString .Values.tracing.logFormat)) }}
+{{- end }}
+{{- with .Values.tracing.otlpEndpoint }}
+{{- if not (regexMatch "^https?://" (toString .)) }}
+{{- fail (printf "tracing.otlpEndpoint must be an http:// or https:// URL, not %q" (toString .)) }}
+{{- end }}
+{{- end }}
 {{- $tls := .Values.coordinator.tls }}
 {{- if and $tls.enabled (not $tls.secretName) }}
 {{- fail "coordinator.tls.enabled needs coordinator.tls.secretName: a Secret with tls.crt, tls.key and ca.crt" }}

@@ -7,6 +7,10 @@
 //! every 5 ms; a commit's latency runs from the moment the primary's branch moved to the first
 //! time the backup's `Branch` row shows it (or a later commit of the same library). Prints
 //! p50/p95/p99/max, or JSON with `--json`.
+//!
+//! `--observability off|on|both`: with `on`, every component serves its Prometheus metrics,
+//! writes JSON logs and exports its spans over OTLP to a collector in this process; `both`
+//! measures the same workload without, then with, side by side.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use clap::Parser;
 use seaf_backup_tests::cluster::{Cluster, ClusterOptions, JWT_KEY};
+use seaf_backup_tests::otlp::Collector;
 use seaf_backup_tests::{Primary, bin, query};
 
 #[derive(Parser)]
@@ -41,6 +46,16 @@ struct Args {
     dir: Option<std::path::PathBuf>,
     #[arg(long)]
     json: bool,
+    /// Metrics, JSON logs and OTLP traces: off, on, or both (one run each, side by side).
+    #[arg(long, value_enum, default_value_t = Observability::Off)]
+    observability: Observability,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Observability {
+    Off,
+    On,
+    Both,
 }
 
 fn now_ms() -> u64 {
@@ -59,17 +74,67 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&dir)?;
+    let modes: &[bool] = match args.observability {
+        Observability::Off => &[false],
+        Observability::On => &[true],
+        Observability::Both => &[false, true],
+    };
+    let mut runs = Vec::new();
+    for &observed in modes {
+        let run_dir = dir.join(if observed { "observed" } else { "plain" });
+        std::fs::create_dir_all(&run_dir)?;
+        let r = measure(&args, &run_dir, observed)?;
+        if !args.json {
+            let l = &r["latency_ms"];
+            println!(
+                "observability {}: {} commits in {:.1} s ({:.1}/s) across {} libraries, {} fetchers × {} libraries at once",
+                if observed { "on (metrics, JSON logs, OTLP traces)" } else { "off" },
+                r["commits"],
+                r["commit_seconds"].as_f64().unwrap_or(0.0),
+                r["achieved_rate"].as_f64().unwrap_or(0.0),
+                args.libraries,
+                args.fetchers,
+                args.concurrency
+            );
+            println!(
+                "  notification → head committed: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms, mean {:.0} ms",
+                l["p50"],
+                l["p95"],
+                l["p99"],
+                l["max"],
+                l["mean"].as_f64().unwrap_or(0.0)
+            );
+            println!(
+                "  Branch updates seen: {} (a head can cover several commits of its library)",
+                r["branch_updates_seen"]
+            );
+            if observed {
+                println!("  spans exported: {}", r["spans_exported"]);
+            }
+        }
+        runs.push(r);
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "runs": runs }));
+    }
+    Ok(())
+}
+
+/// One measurement on a fresh primary and cluster in `dir`.
+fn measure(args: &Args, dir: &std::path::Path, observed: bool) -> anyhow::Result<serde_json::Value> {
     eprintln!("generating a primary with {} libraries…", args.libraries);
-    let mut primary = Primary::generate(&dir, &["--libraries", &args.libraries.to_string(), "--seed", "99"]);
+    let mut primary = Primary::generate(dir, &["--libraries", &args.libraries.to_string(), "--seed", "99"]);
     primary.serve(&[]);
+    let collector = observed.then(Collector::start);
     let opts = ClusterOptions {
         fetchers: args.fetchers,
         concurrency: args.concurrency,
         lease: "10s".into(),
+        metrics: observed,
+        tracing: collector.as_ref().map(|c| format!("log_format = \"json\"\notlp_endpoint = \"{}\"", c.endpoint)),
         ..ClusterOptions::default()
     };
-    let c = Cluster::start(&dir, primary, &opts);
+    let c = Cluster::start(dir, primary, &opts);
     let started = Instant::now();
     c.wait_converged(Duration::from_secs(600));
     eprintln!("initial backup of {} libraries: {:.1} s", args.libraries, started.elapsed().as_secs_f64());
@@ -149,30 +214,20 @@ fn main() -> anyhow::Result<()> {
     let max = latencies.last().copied().unwrap_or(0);
     let mean = latencies.iter().sum::<u64>() as f64 / latencies.len().max(1) as f64;
     let publishes = seen.len();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "libraries": args.libraries, "fetchers": args.fetchers, "concurrency": args.concurrency,
-                "commits": commits.len(), "commit_seconds": commit_seconds,
-                "achieved_rate": commits.len() as f64 / commit_seconds.max(1e-3),
-                "branch_updates_seen": publishes,
-                "latency_ms": { "p50": p50, "p95": p95, "p99": p99, "max": max, "mean": mean },
-            })
-        );
-    } else {
-        println!(
-            "{} commits in {commit_seconds:.1} s ({:.1}/s) across {} libraries, {} fetchers × {} libraries at once",
-            commits.len(),
-            commits.len() as f64 / commit_seconds.max(1e-3),
-            args.libraries,
-            args.fetchers,
-            args.concurrency
-        );
-        println!(
-            "notification → head committed: p50 {p50} ms, p95 {p95} ms, p99 {p99} ms, max {max} ms, mean {mean:.0} ms"
-        );
-        println!("Branch updates seen: {publishes} (a head can cover several commits of its library)");
+    // The batch exporters send every 5 s: wait for the last batch before counting.
+    if let Some(col) = &collector {
+        std::thread::sleep(Duration::from_secs(6));
+        if col.spans().is_empty() {
+            anyhow::bail!("observability on, yet no span reached the collector");
+        }
     }
-    Ok(())
+    Ok(serde_json::json!({
+        "observability": if observed { "on" } else { "off" },
+        "libraries": args.libraries, "fetchers": args.fetchers, "concurrency": args.concurrency,
+        "commits": commits.len(), "commit_seconds": commit_seconds,
+        "achieved_rate": commits.len() as f64 / commit_seconds.max(1e-3),
+        "branch_updates_seen": publishes,
+        "spans_exported": collector.as_ref().map(|c| c.spans().len()),
+        "latency_ms": { "p50": p50, "p95": p95, "p99": p99, "max": max, "mean": mean },
+    }))
 }
