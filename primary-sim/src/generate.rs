@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seaf_objects::{ObjectId, RepoId};
@@ -617,14 +618,29 @@ impl Gen<'_> {
         let mut added = self.state.tree.files().len();
         let bulk = self.p.files.saturating_sub(added);
         let (store, bs, sizes, mtime) = (self.store, self.p.block_size, self.p.sizes, self.ctime);
+        // The dirs a file may go to, as `random_dir(3)` lists them (root last), kept up to date as
+        // subdirs are made: one binary search per new dir instead of a walk of the whole tree per
+        // file, which made large libraries quadratic. The same seed gives the same library.
+        let mut dirs = if self.p.bulk_per_dir == 0 {
+            let mut d: Vec<String> = self.state.tree.dirs().into_iter().filter(|d| depth(d) <= 3).collect();
+            d.push(String::new());
+            d
+        } else {
+            Vec::new()
+        };
         for k in 0..bulk {
             let dir = if let Some(leaf) = k.checked_div(self.p.bulk_per_dir) {
                 format!("archive/{}/batch {:03}", leaf / 20, leaf % 20)
             } else {
-                let mut d = self.state.random_dir(&mut self.rng, 3);
-                if self.rng.random_bool(0.15) && d.split('/').count() < 4 {
+                let mut d = dirs.choose(&mut self.rng).expect("the root at least").clone();
+                if self.rng.random_bool(0.15) && depth(&d) < 4 {
                     let sub = names::dir_name(&mut self.rng, |s| self.state.tree.contains(&names::join(&d, s)));
                     d = names::join(&d, &sub);
+                    if depth(&d) <= 3 {
+                        let sorted = &dirs[..dirs.len() - 1];
+                        let at = sorted.partition_point(|x| x.split('/').cmp(d.split('/')).is_lt());
+                        dirs.insert(at, d.clone());
+                    }
                 }
                 d
             };
@@ -669,4 +685,9 @@ impl Gen<'_> {
         }
         Ok(out)
     }
+}
+
+/// A path's depth as `random_dir` counts it (the root and top-level entries are both 1).
+fn depth(path: &str) -> usize {
+    path.split('/').count()
 }
