@@ -4,9 +4,12 @@
 //!    store (by the closure invariant, a stored commit has its whole tree and history).
 //! 2. Order the new commits parents-first.
 //! 3. For each commit: list the fs objects it has beyond a locally complete parent
-//!    (`fs-id-list`; a client-side tree walk over `pack-fs` when that fails), fetch and verify the
-//!    missing ones in batches, stream and verify the missing blocks, then publish blocks → file
-//!    objects → dirs from the deepest up → the commit, each level durable before the next.
+//!    (`fs-id-list`; a client-side tree walk over `pack-fs` when that fails), then take the missing
+//!    ones [`FS_BATCH`] at a time: fetch and verify them, stream and verify their missing blocks,
+//!    publish the blocks and then the batch's file objects, and stage its dirs. Last, publish the
+//!    dirs from the deepest up and then the commit. Each level is durable before the next, and
+//!    memory holds one batch, not the whole commit: a commit of 400,000 files costs what one of
+//!    [`FS_BATCH`] does, plus a few bytes per folder.
 //!
 //! A crash at any point leaves only complete closures visible, so a re-run resumes where the
 //! last durable level ended. In `force` mode, objects the primary lacks or serves corrupt are
@@ -16,7 +19,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use seaf_objects::{Commit, FsObject, ObjectError, ObjectId, ObjectKind, RepoId};
 use seaf_store::state::SkippedObject;
@@ -60,6 +62,19 @@ impl Default for FetchOptions {
             block_publish_batch: 512,
         }
     }
+}
+
+/// fs objects fetched, and their file objects and blocks made durable, before the next ones are
+/// fetched: what bounds the memory of a large commit.
+pub const FS_BATCH: usize = 4096;
+
+/// The dirs of a commit fetched so far: staged (in temp files, not visible), with the subdirs
+/// each lists, to publish them deepest first once every batch is in.
+#[derive(Default)]
+struct FetchedDirs {
+    staged: Vec<Staged>,
+    /// Dir id → the ids its dirents mark as dirs.
+    subdirs: HashMap<ObjectId, Vec<ObjectId>>,
 }
 
 /// Objects and bytes transferred from the primary (and stored), per kind.
@@ -210,14 +225,18 @@ impl LibraryFetch {
 
     async fn fetch_commit(&self, commit: &Commit, complete: &HashSet<ObjectId>) -> Result<(), FetchError> {
         let started = std::time::Instant::now();
-        let fetched = if commit.root_id.is_empty() {
-            HashMap::new()
-        } else {
+        let mut dirs = FetchedDirs::default();
+        let mut fs_count = 0;
+        if !commit.root_id.is_empty() {
             let base = self.complete_parent(commit, complete).await?;
             match self.client.fs_id_list(&commit.id, base.as_ref()).await {
                 Ok(ids) => {
                     let missing = self.missing(ObjectKind::Fs, &self.store_id, ids).await?;
-                    self.fetch_fs_set(missing, commit.id).await?
+                    fs_count = missing.len();
+                    for batch in missing.chunks(FS_BATCH) {
+                        let fetched = self.fetch_fs_set(batch.to_vec(), commit.id).await?;
+                        self.store_batch(fetched, &mut dirs, commit.id).await?;
+                    }
                 }
                 Err(e @ (SyncError::Auth { .. } | SyncError::RepoDeleted(_))) => {
                     return Err(FetchError::sync(format!("listing fs objects of commit {}", commit.id))(e));
@@ -226,18 +245,14 @@ impl LibraryFetch {
                     // fs-id-list is only an optimisation: pack-fs serves any fs object, so walk
                     // the tree ourselves (also the only way on a Go primary for v0 libraries).
                     tracing::warn!(repo = %self.repo, commit = %commit.id, error = %e, "fs-id-list failed; walking the tree instead");
-                    self.walk_tree(commit.root_id, commit.id).await?
+                    let fetched = self.walk_tree(commit.root_id, commit.id).await?;
+                    fs_count = fetched.len();
+                    self.store_batch(fetched, &mut dirs, commit.id).await?;
                 }
             }
-        };
-
+        }
         let fs_done = started.elapsed();
-        // The last group of blocks is published together with the trees that need it.
-        let last_blocks = self.fetch_blocks(&fetched, commit.id).await?;
-        let blocks_done = started.elapsed();
-        let fs_count = fetched.len();
-        let mut levels = vec![last_blocks];
-        levels.extend(self.stage_fs_levels(fetched).await?);
+        let mut levels = dir_levels(dirs);
         let staged = self
             .store
             .stage(ObjectKind::Commit, &self.repo, &commit.id, commit.raw().clone())
@@ -250,11 +265,50 @@ impl LibraryFetch {
         tracing::debug!(
             repo = %self.repo, commit = %commit.id, fs = fs_count, levels = depth,
             fs_ms = fs_done.as_secs_f64() * 1e3,
-            blocks_ms = (blocks_done - fs_done).as_secs_f64() * 1e3,
-            publish_ms = (started.elapsed() - blocks_done).as_secs_f64() * 1e3,
+            publish_ms = (started.elapsed() - fs_done).as_secs_f64() * 1e3,
             "commit stored"
         );
         Ok(())
+    }
+
+    /// Makes one batch of fetched fs objects safe to forget: their missing blocks and then their
+    /// file objects become durable and visible (a file's closure is its blocks), and the dirs are
+    /// staged for the end of the commit (a dir's closure is everything below it).
+    async fn store_batch(
+        &self,
+        fetched: HashMap<ObjectId, FetchedFs>,
+        dirs: &mut FetchedDirs,
+        commit: ObjectId,
+    ) -> Result<(), FetchError> {
+        let last_blocks = self.fetch_blocks(&fetched, commit).await?;
+        let (mut files, mut dir_objects) = (Vec::new(), Vec::new());
+        for (id, f) in fetched {
+            match f.object {
+                FsObject::File(_) => files.push((id, f.stored)),
+                FsObject::Dir(d) => {
+                    let subdirs = d.dirents.iter().filter(|e| e.is_dir() && !e.id.is_empty()).map(|e| e.id).collect();
+                    dirs.subdirs.insert(id, subdirs);
+                    dir_objects.push((id, f.stored));
+                }
+            }
+        }
+        let staged_files = self
+            .store
+            .stage_many(ObjectKind::Fs, &self.store_id, files)
+            .await
+            .map_err(FetchError::store("staging file objects"))?;
+        let staged_dirs = self
+            .store
+            .stage_many(ObjectKind::Fs, &self.store_id, dir_objects)
+            .await
+            .map_err(FetchError::store("staging dir objects"))?;
+        dirs.staged.extend(staged_dirs);
+        // An empty level would still cost a durability barrier.
+        let levels: Vec<Vec<Staged>> = [last_blocks, staged_files].into_iter().filter(|l| !l.is_empty()).collect();
+        if levels.is_empty() {
+            return Ok(());
+        }
+        self.publish(levels).await
     }
 
     /// A parent whose closure is complete in the store, first parent preferred.
@@ -439,27 +493,6 @@ impl LibraryFetch {
         Err(FetchError::sync(format!("fetching block {id} ({referenced_by})"))(err))
     }
 
-    /// Stages the fetched fs objects as publish levels: file objects, then dirs by height (a dir
-    /// after every fetched dir below it).
-    async fn stage_fs_levels(&self, fetched: HashMap<ObjectId, FetchedFs>) -> Result<Vec<Vec<Staged>>, FetchError> {
-        let heights = dir_heights(&fetched);
-        let max = heights.values().copied().max().unwrap_or(0);
-        let mut by_level: Vec<Vec<(ObjectId, Bytes)>> = vec![Vec::new(); max as usize + 1];
-        for (id, f) in fetched {
-            by_level[heights.get(&id).copied().unwrap_or(0) as usize].push((id, f.stored));
-        }
-        let mut levels = Vec::with_capacity(by_level.len());
-        for objects in by_level {
-            let staged = self
-                .store
-                .stage_many(ObjectKind::Fs, &self.store_id, objects)
-                .await
-                .map_err(FetchError::store("staging fs objects"))?;
-            levels.push(staged);
-        }
-        Ok(levels)
-    }
-
     // ---- helpers -------------------------------------------------------------------------
 
     async fn contains(&self, kind: ObjectKind, store_id: &RepoId, ids: &[ObjectId]) -> Result<Vec<bool>, FetchError> {
@@ -591,12 +624,13 @@ fn topological(found: HashMap<ObjectId, Commit>) -> Vec<Commit> {
     order.into_iter().map(|id| found.remove(&id).expect("ordered ids come from the map")).collect()
 }
 
-/// Height of each fetched dir among the fetched objects: 1 + the height of its tallest fetched
-/// child dir; file objects are 0. Publishing by ascending height puts children first.
-fn dir_heights(fetched: &HashMap<ObjectId, FetchedFs>) -> HashMap<ObjectId, u32> {
-    let mut heights: HashMap<ObjectId, u32> = HashMap::new();
-    for (&start, f) in fetched {
-        if !matches!(f.object, FsObject::Dir(_)) || heights.contains_key(&start) {
+/// The staged dirs of a commit as publish levels: a dir after every fetched dir below it (its
+/// height among the fetched dirs; dirs already in the store count as height 0).
+fn dir_levels(dirs: FetchedDirs) -> Vec<Vec<Staged>> {
+    let FetchedDirs { staged, subdirs } = dirs;
+    let mut heights: HashMap<ObjectId, u32> = HashMap::with_capacity(subdirs.len());
+    for &start in subdirs.keys() {
+        if heights.contains_key(&start) {
             continue;
         }
         // Iterative post-order, so deep trees cannot overflow the stack.
@@ -605,21 +639,20 @@ fn dir_heights(fetched: &HashMap<ObjectId, FetchedFs>) -> HashMap<ObjectId, u32>
             if heights.contains_key(&id) {
                 continue;
             }
-            let child_dirs = || {
-                fetched[&id]
-                    .object
-                    .fs_children()
-                    .into_iter()
-                    .filter(|c| matches!(fetched.get(c), Some(f) if matches!(f.object, FsObject::Dir(_))))
-            };
+            let fetched_subdirs = || subdirs[&id].iter().copied().filter(|c| subdirs.contains_key(c));
             if expanded {
-                let h = child_dirs().map(|c| heights.get(&c).copied().unwrap_or(0)).max().unwrap_or(0) + 1;
+                let h = fetched_subdirs().map(|c| heights.get(&c).copied().unwrap_or(0)).max().unwrap_or(0) + 1;
                 heights.insert(id, h);
             } else {
                 stack.push((id, true));
-                stack.extend(child_dirs().filter(|c| !heights.contains_key(c)).map(|c| (c, false)));
+                stack.extend(fetched_subdirs().filter(|c| !heights.contains_key(c)).map(|c| (c, false)));
             }
         }
     }
-    heights
+    let max = heights.values().copied().max().unwrap_or(0) as usize;
+    let mut levels: Vec<Vec<Staged>> = (0..max).map(|_| Vec::new()).collect();
+    for s in staged {
+        levels[heights[&s.id] as usize - 1].push(s);
+    }
+    levels
 }

@@ -50,6 +50,9 @@ pub enum Scale {
     Tiny,
     /// About 1 GiB: four 200 MiB files and more than 20,000 small files, 8 MiB blocks, a short history.
     Bench,
+    /// Many tiny files (1 to 512 bytes, 200,000 by default) in folders of 100, a short history:
+    /// a library whose size is its file count, for the memory and incremental-cost benchmarks.
+    ManyFiles,
 }
 
 /// What to generate.
@@ -228,6 +231,18 @@ impl Params {
                 ops: (1, 2),
                 bulk_per_dir: 0,
                 max_dir_delete: usize::MAX,
+            },
+            Scale::ManyFiles => Params {
+                block_size: o.block_size.unwrap_or(64 << 10),
+                files: o.files.unwrap_or(200_000),
+                commits: o.commits.unwrap_or(3),
+                large_files: 0,
+                large_size: 0,
+                sizes: SizeDist::Tiny,
+                edit_max: 1 << 16,
+                ops: (1, 2),
+                bulk_per_dir: 100,
+                max_dir_delete: 60,
             },
             Scale::Bench => Params {
                 block_size: o.block_size.unwrap_or(8 << 20),

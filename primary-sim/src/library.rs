@@ -27,6 +27,8 @@ pub enum SizeDist {
     Mixed,
     /// 1 to 16 KiB (the many small files of the `bench` fixture).
     Small,
+    /// 1 to 512 bytes (the `many-files` fixture).
+    Tiny,
 }
 
 impl SizeDist {
@@ -40,6 +42,7 @@ impl SizeDist {
                 _ => rng.random_range(block..block * 4),
             },
             SizeDist::Small => rng.random_range(1024..=16384),
+            SizeDist::Tiny => rng.random_range(1..=512),
         }
     }
 }

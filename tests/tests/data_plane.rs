@@ -1,6 +1,7 @@
 //! End to end: the real simulator serves a generated primary over loopback, the real
 //! `seaf-backup-fetcher once` backs it up, and the results are checked on disk.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use seaf_backup_tests::{Primary, Proc, SYNC_TOKEN, backup_once, bin, count_files, count_objects, tree_digest, verify};
@@ -133,6 +134,86 @@ fn resumes_after_kill_9() {
     assert_eq!(tree_digest(&store.join("storage")), tree_digest(&primary.storage()));
     // The tree equality above also proves no temp file was left beside the objects.
     assert_eq!(count_files(&store.join("tmpfiles")), 0, "the writers' journals are gone");
+}
+
+/// Every visible fs object under `fs_dir` (one library's `storage/fs/<store id>`), with the
+/// closure check of each: a file's blocks, a dir's children must all be visible. Returns the
+/// number of visible file and dir objects.
+fn check_fs_closures(fs_dir: &Path, blocks_dir: &Path) -> (usize, usize) {
+    let (mut files, mut dirs) = (0, 0);
+    let visible = |root: &Path, id: &seaf_objects::ObjectId| {
+        let hex = id.to_string();
+        root.join(&hex[..2]).join(&hex[2..]).is_file()
+    };
+    for sub in std::fs::read_dir(fs_dir).into_iter().flatten().flatten() {
+        for obj in std::fs::read_dir(sub.path()).unwrap().flatten() {
+            let name = format!("{}{}", sub.file_name().to_string_lossy(), obj.file_name().to_string_lossy());
+            let Ok(id) = seaf_objects::ObjectId::parse(&name) else { continue };
+            let stored = std::fs::read(obj.path()).unwrap();
+            match seaf_objects::fs::verify(&id, &stored).unwrap_or_else(|e| panic!("fs object {id}: {e}")) {
+                seaf_objects::fs::FsObject::File(f) => {
+                    files += 1;
+                    for b in f.block_ids.iter().filter(|b| !b.is_empty()) {
+                        assert!(visible(blocks_dir, b), "file object {id} is visible without its block {b}");
+                    }
+                }
+                d @ seaf_objects::fs::FsObject::Dir(_) => {
+                    dirs += 1;
+                    for c in d.fs_children() {
+                        assert!(visible(fs_dir, &c), "dir {id} is visible without its child {c}");
+                    }
+                }
+            }
+        }
+    }
+    (files, dirs)
+}
+
+/// A commit far larger than one fetch batch: its file objects become visible batch by batch,
+/// each after its blocks, and its dirs only at the end. `kill -9` between batches leaves only
+/// complete closures, and the re-run fetches only the rest.
+#[test]
+fn a_large_commit_is_stored_batch_by_batch_and_resumes_between_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut primary = Primary::generate(dir.path(), &["--libraries", "1", "--scale", "many-files", "--files", "10000"]);
+    primary.serve(&["--latency-ms", "2"]);
+    let store = dir.path().join("backup");
+    let mut cmd = std::process::Command::new(bin("seaf-backup-fetcher"));
+    cmd.args(["once", "--primary", &primary.url, "--sync-token", SYNC_TOKEN, "--store"]).arg(&store);
+    let mut run = Proc::start("seaf-backup-fetcher once", &mut cmd, &dir.path().join("once.log")).unwrap();
+    let fs_root = store.join("storage").join("fs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // The first batch's file objects appear together, once their blocks are durable.
+    while count_objects(&fs_root) < 1000 {
+        assert!(Instant::now() < deadline, "no batch of fs objects was published in time");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    run.kill();
+    let repo = std::fs::read_dir(&fs_root).unwrap().flatten().next().unwrap().path();
+    let blocks = store.join("storage").join("blocks").join(repo.file_name().unwrap());
+    let total_fs = count_objects(&primary.storage().join("fs"));
+    let (files, dirs) = check_fs_closures(&repo, &blocks);
+    assert!(files + dirs < total_fs, "killed too late to test anything ({files} + {dirs} of {total_fs})");
+    // A dir is published only after every batch of its commit: none yet, bar the small first
+    // commits' trees (all of which are complete, as checked above).
+    assert!(dirs < 20, "{dirs} dirs visible in the middle of the large commit");
+
+    primary.stop();
+    primary.serve(&[]);
+    let rerun = backup_once(&primary.url, &store, &["--json"]);
+    rerun.assert_ok();
+    let (_, fs, _) = totals(&rerun.json());
+    assert!(
+        fs as usize <= total_fs - files,
+        "re-run fetched {fs} fs objects; {files} file objects were already stored"
+    );
+    verify(&store, &[]).assert_ok();
+    assert_eq!(tree_digest(&store.join("storage")), tree_digest(&primary.storage()));
+    let name = repo.file_name().unwrap();
+    let on_primary =
+        check_fs_closures(&primary.storage().join("fs").join(name), &primary.storage().join("blocks").join(name));
+    assert_eq!(check_fs_closures(&repo, &blocks), on_primary);
+    assert!(on_primary.0 > 9_000, "{on_primary:?}: not the large commit the test needs");
 }
 
 fn damage(primary: &Primary, args: &[&str]) -> Value {
