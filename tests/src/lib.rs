@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use seaf_objects::ObjectId;
 
 pub mod cluster;
+pub mod measure;
 pub mod otlp;
 pub mod prometheus;
 pub mod scale_out;

@@ -131,3 +131,26 @@ fn pollbench_runs_on_a_small_primary_database() {
     assert!(polls[1..].iter().any(|p| p["kind"] == "steady" && p["queued"].as_u64() >= Some(30)), "{j}");
     assert!(j["coordinator"]["peak_rss_mib"].as_f64().is_some_and(|m| m > 0.0), "{j}");
 }
+
+/// The memory benchmark at 2,000 and 4,000 files: both runs back up and verify the library and
+/// report the fetcher's peak RSS. Memory is reported, not checked here.
+#[test]
+fn memory_bench_runs_at_two_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = Cmd::new(bin("seaf-backup-membench"))
+        .args(["--files", "2000,4000", "--json", "--dir"])
+        .args([dir.path().join("membench")])
+        .timeout(Duration::from_secs(300))
+        .run();
+    ran.assert_ok();
+    let j: Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    let runs = j["runs"].as_array().unwrap_or_else(|| panic!("no runs in {j}"));
+    assert_eq!(runs.iter().map(|r| r["files"].as_u64().unwrap()).collect::<Vec<_>>(), [2000, 4000], "{j}");
+    for r in runs {
+        assert!(r["fs_objects"].as_u64().unwrap() >= r["files"].as_u64().unwrap(), "{r}");
+        assert!(r["blocks"].as_u64().unwrap() > 0 && r["peak_rss_mib"].as_f64().unwrap() > 1.0, "{r}");
+    }
+    assert_eq!(j["target_mib"], 64.0);
+    // The datasets are removed after each run.
+    assert_eq!(std::fs::read_dir(dir.path().join("membench")).unwrap().count(), 0);
+}
