@@ -4,12 +4,15 @@
 //!    store (by the closure invariant, a stored commit has its whole tree and history).
 //! 2. Order the new commits parents-first.
 //! 3. For each commit: list the fs objects it has beyond a locally complete parent
-//!    (`fs-id-list`; a client-side tree walk over `pack-fs` when that fails), then take the missing
-//!    ones [`FS_BATCH`] at a time: fetch and verify them, stream and verify their missing blocks,
-//!    publish the blocks and then the batch's file objects, and stage its dirs. Last, publish the
-//!    dirs from the deepest up and then the commit. Each level is durable before the next, and
-//!    memory holds one batch, not the whole commit: a commit of 400,000 files costs what one of
-//!    [`FS_BATCH`] does, plus a few bytes per folder.
+//!    (`fs-id-list`; a client-side tree walk over `pack-fs` when that fails) and fetch the missing
+//!    ones. Every [`FS_BATCH`] fetched objects (whichever commits they came from): stream and
+//!    verify their missing blocks, publish the blocks and then the batch's file objects, and stage
+//!    its dirs. Memory holds one batch, not a whole commit: a commit of 400,000 files costs what
+//!    one of [`FS_BATCH`] does, plus a few bytes per folder.
+//! 4. Once every new commit is staged (or every [`COMMITS_PER_PUBLISH`]), publish the dirs of all
+//!    of them from the deepest up, then the commits one by one, parents first. Each level is
+//!    durable before the next, so the barriers of a job are one set of dir levels plus one per
+//!    commit, not a whole set per commit.
 //!
 //! A crash at any point leaves only complete closures visible, so a re-run resumes where the
 //! last durable level ended. In `force` mode, objects the primary lacks or serves corrupt are
@@ -68,8 +71,23 @@ impl Default for FetchOptions {
 /// fetched: what bounds the memory of a large commit.
 pub const FS_BATCH: usize = 4096;
 
-/// The dirs of a commit fetched so far: staged (in temp files, not visible), with the subdirs
-/// each lists, to publish them deepest first once every batch is in.
+/// Commits staged before their dirs and themselves are published: bounds the work a crash
+/// makes the next run redo, and the staged dirs held in memory.
+pub const COMMITS_PER_PUBLISH: usize = 256;
+
+/// What a job has fetched and not yet published.
+#[derive(Default)]
+struct Pending {
+    /// fs objects not yet stored, with the commit each was fetched for (for error messages).
+    batch: HashMap<ObjectId, FetchedFs>,
+    commit_of: HashMap<ObjectId, ObjectId>,
+    dirs: FetchedDirs,
+    /// Staged commits, parents first.
+    commits: Vec<Staged>,
+}
+
+/// The dirs fetched and not yet published: staged (in temp files, not visible), with the subdirs
+/// each lists, to publish them deepest first with their commits.
 #[derive(Default)]
 struct FetchedDirs {
     staged: Vec<Staged>,
@@ -154,13 +172,18 @@ impl LibraryFetch {
         let up_to_date = commits.is_empty();
         self.progress.commits_total.store(commits.len() as u64, Ordering::Relaxed);
         let mut complete = HashSet::new();
+        let mut pending = Pending::default();
         for commit in commits {
-            self.fetch_commit(&commit, &complete)
+            self.fetch_commit(&commit, &complete, &mut pending)
                 .instrument(tracing::debug_span!("commit", commit = %commit.id))
                 .await?;
             complete.insert(commit.id);
             self.progress.commits_done.fetch_add(1, Ordering::Relaxed);
+            if pending.commits.len() >= COMMITS_PER_PUBLISH || pending.dirs.staged.len() >= 16 * FS_BATCH {
+                self.publish_pending(&mut pending).await?;
+            }
         }
+        self.publish_pending(&mut pending).await?;
         if !up_to_date {
             self.store
                 .flush()
@@ -223,19 +246,28 @@ impl LibraryFetch {
 
     // ---- one commit ----------------------------------------------------------------------
 
-    async fn fetch_commit(&self, commit: &Commit, complete: &HashSet<ObjectId>) -> Result<(), FetchError> {
+    /// Fetches what `commit` adds beyond a complete parent into `pending`, storing full batches,
+    /// and stages the commit.
+    async fn fetch_commit(
+        &self,
+        commit: &Commit,
+        complete: &HashSet<ObjectId>,
+        pending: &mut Pending,
+    ) -> Result<(), FetchError> {
         let started = std::time::Instant::now();
-        let mut dirs = FetchedDirs::default();
         let mut fs_count = 0;
         if !commit.root_id.is_empty() {
             let base = self.complete_parent(commit, complete).await?;
             match self.client.fs_id_list(&commit.id, base.as_ref()).await {
                 Ok(ids) => {
-                    let missing = self.missing(ObjectKind::Fs, &self.store_id, ids).await?;
+                    let mut missing = self.missing(ObjectKind::Fs, &self.store_id, ids).await?;
+                    // Fetched for an earlier commit of this job and not yet visible (a moved
+                    // file, a restored folder): not again.
+                    missing.retain(|id| !pending.batch.contains_key(id) && !pending.dirs.subdirs.contains_key(id));
                     fs_count = missing.len();
-                    for batch in missing.chunks(FS_BATCH) {
-                        let fetched = self.fetch_fs_set(batch.to_vec(), commit.id).await?;
-                        self.store_batch(fetched, &mut dirs, commit.id).await?;
+                    for chunk in missing.chunks(FS_BATCH) {
+                        let fetched = self.fetch_fs_set(chunk.to_vec(), commit.id).await?;
+                        self.add_to_batch(fetched, commit.id, pending).await?;
                     }
                 }
                 Err(e @ (SyncError::Auth { .. } | SyncError::RepoDeleted(_))) => {
@@ -247,40 +279,73 @@ impl LibraryFetch {
                     tracing::warn!(repo = %self.repo, commit = %commit.id, error = %e, "fs-id-list failed; walking the tree instead");
                     let fetched = self.walk_tree(commit.root_id, commit.id).await?;
                     fs_count = fetched.len();
-                    self.store_batch(fetched, &mut dirs, commit.id).await?;
+                    self.add_to_batch(fetched, commit.id, pending).await?;
                 }
             }
         }
-        let fs_done = started.elapsed();
-        let mut levels = dir_levels(dirs);
         let staged = self
             .store
             .stage(ObjectKind::Commit, &self.repo, &commit.id, commit.raw().clone())
             .await
             .map_err(FetchError::store(format!("staging commit {}", commit.id)))?;
-        levels.push(vec![staged]);
-        let depth = levels.len();
-        self.publish(levels).await?;
+        pending.commits.push(staged);
         self.progress.commit_bytes.fetch_add(commit.raw().len() as u64, Ordering::Relaxed);
         tracing::debug!(
-            repo = %self.repo, commit = %commit.id, fs = fs_count, levels = depth,
-            fs_ms = fs_done.as_secs_f64() * 1e3,
-            publish_ms = (started.elapsed() - fs_done).as_secs_f64() * 1e3,
-            "commit stored"
+            repo = %self.repo, commit = %commit.id, fs = fs_count,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "commit staged"
         );
         Ok(())
     }
 
+    /// Adds fetched fs objects to the pending batch, storing it once it is full.
+    async fn add_to_batch(
+        &self,
+        fetched: HashMap<ObjectId, FetchedFs>,
+        commit: ObjectId,
+        pending: &mut Pending,
+    ) -> Result<(), FetchError> {
+        for (id, f) in fetched {
+            pending.commit_of.insert(id, commit);
+            pending.batch.insert(id, f);
+        }
+        if pending.batch.len() >= FS_BATCH {
+            self.store_pending_batch(pending).await?;
+        }
+        Ok(())
+    }
+
+    async fn store_pending_batch(&self, pending: &mut Pending) -> Result<(), FetchError> {
+        let batch = std::mem::take(&mut pending.batch);
+        let commit_of = std::mem::take(&mut pending.commit_of);
+        self.store_batch(batch, &commit_of, &mut pending.dirs).await
+    }
+
+    /// Publishes what is pending: the last batch, then the dirs of every staged commit from the
+    /// deepest up, then the commits one level each, parents first (a commit's closure includes
+    /// its parents: a crash must never leave a child visible without them).
+    async fn publish_pending(&self, pending: &mut Pending) -> Result<(), FetchError> {
+        if !pending.batch.is_empty() {
+            self.store_pending_batch(pending).await?;
+        }
+        let mut levels = dir_levels(std::mem::take(&mut pending.dirs));
+        levels.extend(std::mem::take(&mut pending.commits).into_iter().map(|c| vec![c]));
+        if levels.is_empty() {
+            return Ok(());
+        }
+        self.publish(levels).await
+    }
+
     /// Makes one batch of fetched fs objects safe to forget: their missing blocks and then their
     /// file objects become durable and visible (a file's closure is its blocks), and the dirs are
-    /// staged for the end of the commit (a dir's closure is everything below it).
+    /// staged until their commits are published (a dir's closure is everything below it).
     async fn store_batch(
         &self,
         fetched: HashMap<ObjectId, FetchedFs>,
+        commit_of: &HashMap<ObjectId, ObjectId>,
         dirs: &mut FetchedDirs,
-        commit: ObjectId,
     ) -> Result<(), FetchError> {
-        let last_blocks = self.fetch_blocks(&fetched, commit).await?;
+        let last_blocks = self.fetch_blocks(&fetched, commit_of).await?;
         let (mut files, mut dir_objects) = (Vec::new(), Vec::new());
         for (id, f) in fetched {
             match f.object {
@@ -416,7 +481,7 @@ impl LibraryFetch {
     async fn fetch_blocks(
         &self,
         fetched: &HashMap<ObjectId, FetchedFs>,
-        commit: ObjectId,
+        commit_of: &HashMap<ObjectId, ObjectId>,
     ) -> Result<Vec<Staged>, FetchError> {
         let mut owner: HashMap<ObjectId, ObjectId> = HashMap::new();
         for f in fetched.values() {
@@ -458,7 +523,11 @@ impl LibraryFetch {
                     let _ = tx.send((staged, n));
                 }
                 Err(err) => {
-                    let referenced_by = format!("file {} in commit {commit}", owner[&id]);
+                    let file = owner[&id];
+                    let referenced_by = match commit_of.get(&file) {
+                        Some(commit) => format!("file {file} in commit {commit}"),
+                        None => format!("file {file}"),
+                    };
                     if let Err(e) = self.block_failed(id, referenced_by, err).await {
                         failure.get_or_insert(e);
                     }

@@ -98,7 +98,8 @@ fn incremental_run_fetches_only_new_commits() {
 #[test]
 fn resumes_after_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut primary = Primary::generate(dir.path(), &["--libraries", "2", "--files", "120", "--block-size", "4096"]);
+    // Enough blocks for several publish groups (512 blocks each), so a kill lands between two.
+    let mut primary = Primary::generate(dir.path(), &["--libraries", "2", "--files", "1500", "--block-size", "4096"]);
     // Slow the primary down so the backup is caught in the middle.
     primary.serve(&["--latency-ms", "15"]);
     let store = dir.path().join("backup");
