@@ -37,6 +37,8 @@ pub struct ClusterOptions {
     pub tls: Option<ClusterTls>,
     /// The body of a `[tracing]` section (log format, OTLP endpoint), shared by every component.
     pub tracing: Option<String>,
+    /// `[store] durability` ("syncfs", the default, or "fsync").
+    pub durability: Option<String>,
 }
 
 /// TLS of a test cluster: the coordinator serves `pki`'s server certificate; the gateway, the
@@ -63,6 +65,7 @@ impl Default for ClusterOptions {
             admin_token: None,
             tls: None,
             tracing: None,
+            durability: None,
         }
     }
 }
@@ -110,6 +113,7 @@ sync_poll_interval = "{poll}"
 
 [store]
 path = "{store}"
+durability = "{durability}"
 
 [database]
 url = "{db_url}"
@@ -144,6 +148,7 @@ shutdown_grace = "{grace}"
             retry = opts.retry_delay,
             concurrency = opts.concurrency,
             grace = opts.shutdown_grace,
+            durability = opts.durability.as_deref().unwrap_or("syncfs"),
         );
         // A stock primary: listed from its database, with per-library tokens.
         let mut text = match &primary.database_url {

@@ -46,6 +46,9 @@ struct Args {
     dir: Option<std::path::PathBuf>,
     #[arg(long)]
     json: bool,
+    /// The store's durability: syncfs (the default) or fsync.
+    #[arg(long, default_value = "syncfs")]
+    durability: String,
     /// Metrics, JSON logs and OTLP traces: off, on, or both (one run each, side by side).
     #[arg(long, value_enum, default_value_t = Observability::Off)]
     observability: Observability,
@@ -131,6 +134,7 @@ fn measure(args: &Args, dir: &std::path::Path, observed: bool) -> anyhow::Result
         concurrency: args.concurrency,
         lease: "10s".into(),
         metrics: observed,
+        durability: Some(args.durability.clone()),
         tracing: collector.as_ref().map(|c| format!("log_format = \"json\"\notlp_endpoint = \"{}\"", c.endpoint)),
         ..ClusterOptions::default()
     };
