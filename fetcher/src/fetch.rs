@@ -693,8 +693,8 @@ fn topological(found: HashMap<ObjectId, Commit>) -> Vec<Commit> {
     order.into_iter().map(|id| found.remove(&id).expect("ordered ids come from the map")).collect()
 }
 
-/// The staged dirs of a commit as publish levels: a dir after every fetched dir below it (its
-/// height among the fetched dirs; dirs already in the store count as height 0).
+/// The staged dirs of a job's commits as publish levels: a dir after every fetched dir below it
+/// (its height among the fetched dirs; dirs already in the store count as height 0).
 fn dir_levels(dirs: FetchedDirs) -> Vec<Vec<Staged>> {
     let FetchedDirs { staged, subdirs } = dirs;
     let mut heights: HashMap<ObjectId, u32> = HashMap::with_capacity(subdirs.len());

@@ -82,14 +82,20 @@ impl From<ApiError> for tonic::Status {
 /// scheme seaf-server uses for its own notifications.
 pub const AUTHORIZATION: &str = "authorization";
 
+/// The `authorization` value `Token <token>`, marked sensitive so it is never logged; `what`
+/// names the token in the error.
+fn token_value(token: &str, what: &str) -> Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>, ApiError> {
+    let mut value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Token {token}")
+        .parse()
+        .map_err(|_| ApiError::InvalidArgument(format!("{what} must be printable ASCII")))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// A request to the internal API carrying the shared token (marked sensitive, so never logged).
 pub fn with_token<T>(message: T, token: &str) -> Result<tonic::Request<T>, ApiError> {
     let mut req = tonic::Request::new(message);
-    let mut value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Token {token}")
-        .parse()
-        .map_err(|_| ApiError::InvalidArgument("the sync token must be printable ASCII".into()))?;
-    value.set_sensitive(true);
-    req.metadata_mut().insert(AUTHORIZATION, value);
+    req.metadata_mut().insert(AUTHORIZATION, token_value(token, "the sync token")?);
     Ok(req)
 }
 
@@ -120,11 +126,7 @@ pub struct TokenInterceptor(Option<tonic::metadata::MetadataValue<tonic::metadat
 impl TokenInterceptor {
     pub fn new(token: Option<&str>) -> Result<TokenInterceptor, ApiError> {
         let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(TokenInterceptor(None)) };
-        let mut value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Token {token}")
-            .parse()
-            .map_err(|_| ApiError::InvalidArgument("a token must be printable ASCII".into()))?;
-        value.set_sensitive(true);
-        Ok(TokenInterceptor(Some(value)))
+        Ok(TokenInterceptor(Some(token_value(token, "a token")?)))
     }
 }
 

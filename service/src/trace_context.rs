@@ -64,10 +64,15 @@ pub fn inject<T>(span: &tracing::Span, req: &mut tonic::Request<T>) {
 /// Makes `span` part of the trace whose context a request carries, if it carries one.
 pub fn adopt_from_metadata(span: &tracing::Span, metadata: &MetadataMap) {
     if enabled() {
-        let cx = TraceContextPropagator::new().extract(&MetadataExtractor(metadata));
-        if cx.span().span_context().is_valid() {
-            let _ = span.set_parent(cx);
-        }
+        adopt(span, &MetadataExtractor(metadata));
+    }
+}
+
+/// Sets `span`'s parent to the context `carrier` holds, when it holds a valid one.
+fn adopt(span: &tracing::Span, carrier: &dyn Extractor) {
+    let cx = TraceContextPropagator::new().extract(carrier);
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
     }
 }
 
@@ -88,10 +93,6 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
 /// Makes `span` part of the trace named by a `traceparent` value (ignored when empty or malformed).
 pub fn adopt_traceparent(span: &tracing::Span, traceparent: &str) {
     if enabled() && !traceparent.is_empty() {
-        let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-        let cx = TraceContextPropagator::new().extract(&carrier);
-        if cx.span().span_context().is_valid() {
-            let _ = span.set_parent(cx);
-        }
+        adopt(span, &HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]));
     }
 }

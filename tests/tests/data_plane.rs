@@ -93,6 +93,20 @@ fn incremental_run_fetches_only_new_commits() {
     verify(&store, &[]).assert_ok();
 }
 
+/// Starts `seaf-backup-fetcher once` into `store` and `kill -9`s it as soon as `watched` holds at
+/// least `objects` stored objects (the test fails if that takes longer than `within`).
+fn kill_once_when(primary: &Primary, store: &Path, dir: &Path, watched: &Path, objects: usize, within: Duration) {
+    let mut cmd = std::process::Command::new(bin("seaf-backup-fetcher"));
+    cmd.args(["once", "--primary", &primary.url, "--sync-token", SYNC_TOKEN, "--store"]).arg(store);
+    let mut run = Proc::start("seaf-backup-fetcher once", &mut cmd, &dir.join("once.log")).unwrap();
+    let deadline = Instant::now() + within;
+    while count_objects(watched) < objects {
+        assert!(Instant::now() < deadline, "the backup stored fewer than {objects} objects in {}", watched.display());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    run.kill();
+}
+
 /// `kill -9` in the middle of a backup, then a re-run: it completes, transfers only what is
 /// missing, and the store is complete.
 #[test]
@@ -104,16 +118,8 @@ fn resumes_after_kill_9() {
     primary.serve(&["--latency-ms", "15"]);
     let store = dir.path().join("backup");
 
-    let mut cmd = std::process::Command::new(bin("seaf-backup-fetcher"));
-    cmd.args(["once", "--primary", &primary.url, "--sync-token", SYNC_TOKEN, "--store"]).arg(&store);
-    let mut run = Proc::start("seaf-backup-fetcher once", &mut cmd, &dir.path().join("once.log")).unwrap();
     let blocks_dir = store.join("storage").join("blocks");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count_objects(&blocks_dir) < 64 {
-        assert!(Instant::now() < deadline, "the backup stored no blocks in time");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    run.kill();
+    kill_once_when(&primary, &store, dir.path(), &blocks_dir, 64, Duration::from_secs(60));
     let stored_before = count_objects(&blocks_dir);
     let total_blocks = count_objects(&primary.storage().join("blocks"));
     assert!(
@@ -179,17 +185,9 @@ fn a_large_commit_is_stored_batch_by_batch_and_resumes_between_batches() {
     let mut primary = Primary::generate(dir.path(), &["--libraries", "1", "--scale", "many-files", "--files", "10000"]);
     primary.serve(&["--latency-ms", "2"]);
     let store = dir.path().join("backup");
-    let mut cmd = std::process::Command::new(bin("seaf-backup-fetcher"));
-    cmd.args(["once", "--primary", &primary.url, "--sync-token", SYNC_TOKEN, "--store"]).arg(&store);
-    let mut run = Proc::start("seaf-backup-fetcher once", &mut cmd, &dir.path().join("once.log")).unwrap();
     let fs_root = store.join("storage").join("fs");
-    let deadline = Instant::now() + Duration::from_secs(120);
     // The first batch's file objects appear together, once their blocks are durable.
-    while count_objects(&fs_root) < 1000 {
-        assert!(Instant::now() < deadline, "no batch of fs objects was published in time");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    run.kill();
+    kill_once_when(&primary, &store, dir.path(), &fs_root, 1000, Duration::from_secs(120));
     let repo = std::fs::read_dir(&fs_root).unwrap().flatten().next().unwrap().path();
     let blocks = store.join("storage").join("blocks").join(repo.file_name().unwrap());
     let total_fs = count_objects(&primary.storage().join("fs"));
